@@ -1,0 +1,1 @@
+"""gpuwatch stream processing: Kafka -> validate -> aggregate -> detect -> decide -> sinks."""

@@ -1,0 +1,44 @@
+"""The ``gpuwatch`` command. Each subcommand lives in its own module here.
+
+A module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable taking the parsed args and returning an exit code.
+Heavy imports happen inside those callables so ``gpuwatch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("kafka", "agent", "pipeline", "notify", "query", "demo")
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpuwatch", description="GPU cluster monitoring and alerting: agent, pipeline, notifier, queries.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"pipelines.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"gpuwatch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``gpuwatch kafka start|stop|status``: the local broker for development and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kafka", help="start, stop or check the local Kafka broker",
+                       description="Run Apache Kafka 3.9 (KRaft) on loopback, fetched from Maven Central.")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
+    p.add_argument("--controller-port", type=int, default=9093, help="KRaft controller port (default 9093)")
+    p.add_argument("--data-dir", default=None, help="broker data directory (default $GPUWATCH_HOME/kafka)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from infra.kafka.broker import BrokerError, LocalKafka
+    from pipelines.settings import CommonSettings
+
+    data_dir = args.data_dir or CommonSettings().home / "kafka"
+    broker = LocalKafka(data_dir, args.port, args.controller_port)
+    try:
+        if args.action == "start":
+            already = broker.running()
+            broker.start()
+            from pipelines.topics_admin import ensure_topics
+            ensure_topics(broker.bootstrap)
+            print(f"kafka {'already ' if already else ''}running on {broker.bootstrap} (pid {broker.pid()})")
+        elif args.action == "stop":
+            print("kafka stopped" if broker.stop() else "kafka was not running")
+        else:
+            st = broker.status()
+            print(f"kafka {'running' if st['running'] else 'stopped'} on {st['bootstrap']} "
+                  f"(data {st['data_dir']}, version {st['version']})")
+            return 0 if st["running"] else 3
+    except BrokerError as e:
+        print(f"gpuwatch kafka: error: {e}", file=sys.stderr)
+        return 1
+    return 0

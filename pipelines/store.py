@@ -1,0 +1,182 @@
+"""One way into ClickHouse, embedded (chDB) or a server, through clickhouse-connect.
+
+``chdb:///path`` opens the real ClickHouse engine in-process; ``http(s)://``
+reaches a server. The same DDL and the same code serve both.
+
+chDB allows one process per data path, so the process that runs the pipeline
+*owns* the path and records itself in an owner file beside the data. Other
+processes (``gpuwatch query``) find the owner and ask it over HTTP instead of
+opening the path themselves; see :class:`ChdbOwner`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+
+from schemas import ddl
+
+_READ_ONLY_START = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.I)
+
+
+class StoreError(RuntimeError):
+    """ClickHouse refused or could not be reached; the text says which and why."""
+
+
+class ReadOnlyViolation(StoreError):
+    """A statement sent to a read-only endpoint would have changed data."""
+
+
+def check_read_only(sql: str) -> str:
+    """Accept one read-only statement; refuse anything else with the reason.
+
+    >>> check_read_only("SELECT 1")
+    'SELECT 1'
+    >>> check_read_only("DROP TABLE x")
+    Traceback (most recent call last):
+    ...
+    pipelines.store.ReadOnlyViolation: only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed
+    """
+    stripped = sql.strip().rstrip(";").strip()
+    if not stripped:
+        raise ReadOnlyViolation("empty query")
+    if ";" in _strip_literals(stripped):
+        raise ReadOnlyViolation("one statement at a time")
+    if not _READ_ONLY_START.match(stripped):
+        raise ReadOnlyViolation(
+            "only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed")
+    return stripped
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
+
+
+def is_chdb(dsn: str) -> bool:
+    return dsn.startswith("chdb://")
+
+
+def chdb_path(dsn: str) -> Path | None:
+    """The data directory of a ``chdb:///path`` DSN (``None`` for in-memory)."""
+    rest = dsn[len("chdb://"):]
+    return Path(rest) if rest else None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+
+class Store:
+    """A ClickHouse client bound to the gpuwatch database.
+
+    Calls are serialised with a lock: chDB's embedded engine and a single HTTP
+    session are both safest used by one thread at a time, and the pipeline calls
+    from worker threads to keep its event loop free.
+    """
+
+    def __init__(self, dsn: str, database: str = "gpuwatch") -> None:
+        import clickhouse_connect
+
+        self.dsn = dsn
+        self.database = ddl.check_db_name(database)
+        self._lock = threading.Lock()
+        if is_chdb(dsn):
+            path = chdb_path(dsn)
+            if path is not None:
+                path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._client = clickhouse_connect.get_client(dsn=dsn)
+        except Exception as e:  # the driver raises many types; the message is what matters
+            raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {e}") from None
+
+    def apply_schema(self) -> list[int]:
+        with self._lock:
+            return ddl.apply(self._client, self.database)
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               dedup_token: str | None = None) -> None:
+        if not rows:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        with self._lock:
+            self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
+
+    def query(self, sql: str, parameters: dict | None = None, read_only: bool = True) -> QueryResult:
+        if read_only:
+            sql = check_read_only(sql)
+        settings = {"readonly": 1} if read_only else None
+        try:
+            with self._lock:
+                r = self._client.query(sql, parameters=parameters, settings=settings)
+        except ReadOnlyViolation:
+            raise
+        except Exception as e:
+            raise StoreError(str(e).strip().splitlines()[0][:2000]) from None
+        return QueryResult(list(r.column_names), [t.name for t in r.column_types], list(r.result_rows))
+
+    def command(self, sql: str) -> Any:
+        with self._lock:
+            return self._client.command(sql)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+
+
+def redact(url: str) -> str:
+    """Hide credentials in a URL before it reaches a log or an error.
+
+    >>> redact("https://alice:s3cret@ch.example:8443/db")
+    'https://alice:***@ch.example:8443/db'
+    """
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+class ChdbOwner:
+    """The owner file that tells other processes who holds a chDB path, and where to ask.
+
+    Written by the pipeline when it opens the path, removed when it stops; a
+    stale file (its process gone) is ignored.
+    """
+
+    FILENAME = "gpuwatch-owner.json"
+
+    def __init__(self, path: Path) -> None:
+        self.file = Path(path) / self.FILENAME
+
+    def claim(self, web_url: str) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps({"pid": os.getpid(), "web_url": web_url}))
+        tmp.replace(self.file)
+
+    def release(self) -> None:
+        try:
+            if orjson.loads(self.file.read_bytes()).get("pid") == os.getpid():
+                self.file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def current(self) -> dict | None:
+        """The live owner's record, or None if nobody holds the path."""
+        try:
+            rec = orjson.loads(self.file.read_bytes())
+            os.kill(int(rec["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return rec
