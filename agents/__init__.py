@@ -1,0 +1,3 @@
+"""The gpuwatch node agent: collectors -> batches -> Kafka."""
+
+__version__ = "0.1.0"

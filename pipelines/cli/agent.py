@@ -1,0 +1,65 @@
+"""``gpuwatch agent``: the node agent, on a real host or as a simulated cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from pipelines.cli import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agent", help="run the node agent (or a simulated cluster with --simulate)",
+                       description="Collect GPU, host, XID and log signals and publish them to Kafka.")
+    p.add_argument("--config", help="agent YAML config file (real-host mode)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default $GPUWATCH_KAFKA_BOOTSTRAP)")
+    p.add_argument("--simulate", type=int, metavar="NODES", help="simulate NODES nodes instead of reading this host")
+    p.add_argument("--gpus", type=int, default=8, help="GPUs per simulated node (default 8)")
+    p.add_argument("--ticks", type=int, default=60, help="scrapes per simulated node, then exit (default 60)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes (default 1)")
+    p.add_argument("--realtime", action="store_true",
+                   help="simulate in real time; by default ticks run at full speed with timestamps ending now")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND@NODE/GPU:START[+DUR]",
+                   help="inject a fault (repeatable), e.g. thermal_runaway@node-1/3:20+60")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metrics-topic", default=None)
+    p.add_argument("--events-topic", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.settings import CommonSettings
+    from schemas.topics import EVENTS, METRICS
+
+    settings = CommonSettings()
+    kafka_conf = settings.kafka_client_config()
+    if args.bootstrap:
+        kafka_conf["bootstrap.servers"] = args.bootstrap
+    if args.simulate is None:
+        from agents.main import run_agent  # the real-host agent
+
+        return run_agent(args, kafka_conf)
+    from agents.simulate import SimulationPlan, run_simulation
+    from agents.simulator import Fault
+
+    if args.simulate < 1 or args.gpus < 1 or args.ticks < 1:
+        raise UsageError("--simulate, --gpus and --ticks must be at least 1")
+    if args.interval <= 0:
+        raise UsageError("--interval must be positive")
+    try:
+        faults = [Fault.parse(f) for f in args.fault]
+        plan = SimulationPlan(nodes=args.simulate, gpus=args.gpus, ticks=args.ticks, interval=args.interval,
+                              realtime=args.realtime, seed=args.seed, faults=faults,
+                              metrics_topic=args.metrics_topic or METRICS.name,
+                              events_topic=args.events_topic or EVENTS.name)
+        from agents.simulator import SimulatedCluster
+        SimulatedCluster(nodes=plan.nodes, gpus=plan.gpus, faults=faults)  # validates fault targets
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    summary = run_simulation(plan, kafka_conf)
+    print(orjson.dumps(summary).decode())
+    return 0 if summary["samples_published"] is not None else 1
+
+
