@@ -24,6 +24,8 @@ class CommonSettings(BaseSettings):
     #: ``chdb:///path`` (embedded, default under ``home``) or ``http(s)://user:pass@host:port``.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "gpuwatch"
+    #: Prepended to every topic name (isolates tests and environments sharing a cluster).
+    topic_prefix: str = ""
 
     @field_validator("clickhouse_dsn")
     @classmethod
@@ -35,9 +37,34 @@ class CommonSettings(BaseSettings):
     def dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').absolute()}"
 
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""
         conf = {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_security}
         if self.kafka_sasl_password is not None:
             conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         return conf
+
+
+class PipelineSettings(CommonSettings):
+    """The stream processor's knobs. Defaults suit one worker on one machine."""
+
+    app_id: str = "gpuwatch-pipeline"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    #: Threshold rule file; empty means the built-in ``pipelines/rules/default.yaml``.
+    rules_file: Path | None = None
+    window_s: int = Field(default=60, ge=1)
+    window_grace_s: float = Field(default=5.0, ge=0)
+    #: Close a silent node's open windows after this much wall time.
+    window_idle_close_s: float = Field(default=10.0, gt=0)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    flush_max_rows: int = Field(default=200_000, ge=1)
+    max_buffered_rows: int = Field(default=2_000_000, ge=1)
+    #: Largest message accepted; larger ones are dead-lettered.
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    #: How often detector state is checkpointed to its changelog table.
+    checkpoint_interval_s: float = Field(default=10.0, gt=0)
+    log_level: str = "info"

@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         faults = [Fault.parse(f) for f in args.fault]
         plan = SimulationPlan(nodes=args.simulate, gpus=args.gpus, ticks=args.ticks, interval=args.interval,
                               realtime=args.realtime, seed=args.seed, faults=faults,
-                              metrics_topic=args.metrics_topic or METRICS.name,
-                              events_topic=args.events_topic or EVENTS.name)
+                              metrics_topic=args.metrics_topic or settings.topic(METRICS.name),
+                              events_topic=args.events_topic or settings.topic(EVENTS.name))
         from agents.simulator import SimulatedCluster
         SimulatedCluster(nodes=plan.nodes, gpus=plan.gpus, faults=faults)  # validates fault targets
     except ValueError as e:

@@ -32,6 +32,9 @@ class Condition:
     source: str = "rule"
     #: Node this condition belongs to; absence of a report for the node at a later tick clears it.
     node: str = ""
+    #: Which stream judges it: a condition is cleared only by a later report on the same
+    #: channel for the same node ("metrics" batches, "events", "logs", "absence").
+    channel: str = "metrics"
 
     @property
     def identity(self) -> dict[str, str]:

@@ -45,11 +45,13 @@ class IncidentBook:
     incidents: dict[str, _Incident] = field(default_factory=dict)
 
     def observe(self, node: str, ts: float, conditions: list[Condition], *,
-                scope: str | None = None) -> list[AlertEvent]:
+                channel: str = "metrics", clears: bool = True) -> list[AlertEvent]:
         """Record the conditions that hold for ``node`` at ``ts``; return alert events to publish.
 
-        Incidents of ``node`` (restricted to ``source == scope`` if given) that
-        are not among ``conditions`` are considered cleared at ``ts``.
+        With ``clears`` (a full report, such as a metrics scrape), incidents of
+        ``node`` on ``channel`` that are not among ``conditions`` are considered
+        cleared at ``ts``. Discrete events report only what happened, so they
+        pass ``clears=False`` and rely on :meth:`sweep`.
         """
         events: list[AlertEvent] = []
         seen: set[str] = set()
@@ -64,16 +66,30 @@ class IncidentBook:
             if not inc.firing and inc.last_seen - inc.first_seen >= cond.for_s:
                 inc.firing, inc.starts_at = True, inc.first_seen
                 events.append(self._event(fp, inc, "firing", cond.ts))
-        for fp, inc in list(self.incidents.items()):
+        for fp, inc in list(self.incidents.items()) if clears else ():
             if fp in seen or inc.condition.node != node:
                 continue
-            if scope is not None and inc.condition.source != scope:
+            if inc.condition.channel != channel:
                 continue
             if not inc.firing:
                 del self.incidents[fp]  # pending that never fired: forget quietly
             elif ts - inc.last_seen > inc.condition.keep_firing_for_s:
                 del self.incidents[fp]
                 events.append(self._event(fp, inc, "resolved", ts))
+        return events
+
+    def sweep(self, ts: float, channel: str) -> list[AlertEvent]:
+        """Resolve ``channel`` incidents whose ``keep_firing_for`` ran out by event time ``ts``.
+
+        For channels judged by discrete events (an XID), where no later report
+        says "it is fine now", time alone ends the incident.
+        """
+        events = []
+        for fp, inc in list(self.incidents.items()):
+            if inc.condition.channel == channel and ts - inc.last_seen > inc.condition.keep_firing_for_s:
+                del self.incidents[fp]
+                if inc.firing:
+                    events.append(self._event(fp, inc, "resolved", ts))
         return events
 
     def firing(self) -> list[str]:

@@ -46,7 +46,8 @@ ORDER BY (node, gpu, metric, window_start)
 TTL window_start + INTERVAL 365 DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- Anomaly scores, for analysts and for tuning thresholds.
+-- Anomaly scores, for analysts and for tuning thresholds. A replay after a
+-- crash rewrites the same (node, gpu, detector, subject, ts) keys, which merge away.
 CREATE TABLE IF NOT EXISTS {db}.anomaly_scores
 (
     ts        DateTime64(3, 'UTC'),
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS {db}.anomaly_scores
     threshold Float64,
     anomalous UInt8
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
 ORDER BY (node, gpu, detector, subject, ts)
 TTL toDateTime(ts) + INTERVAL 30 DAY

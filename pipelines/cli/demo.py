@@ -1,0 +1,18 @@
+"""``gpuwatch demo``: the whole pipeline end to end on this machine (filled in below)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the whole pipeline end to end on this machine",
+                       description="Start Kafka, the pipeline and the notifier, simulate a faulty cluster, "
+                                   "and show the alert as a receiver got it.")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(args)

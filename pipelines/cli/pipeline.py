@@ -1,0 +1,79 @@
+"""``gpuwatch pipeline``: the Faust stream-processing worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from pipelines.cli import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pipeline", help="run the stream-processing worker (Faust)",
+                       description="Consume agent topics, store to ClickHouse, detect, and publish alerts.")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default $GPUWATCH_KAFKA_BOOTSTRAP or 127.0.0.1:9092)")
+    p.add_argument("--clickhouse", metavar="DSN", help="chdb:///path or http(s)://user:pass@host:port "
+                                                       "(default $GPUWATCH_CLICKHOUSE_DSN or chdb under $GPUWATCH_HOME)")
+    p.add_argument("--web-port", type=int, help="port for /query, /metrics, /healthz (default 6066)")
+    p.add_argument("--rules", metavar="FILE", help="threshold rules YAML (default: built-in rules)")
+    p.add_argument("--topic-prefix", help="prefix for every topic name")
+    p.add_argument("--app-id", help="Kafka consumer group / Faust app id (default gpuwatch-pipeline)")
+    p.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace):
+    from pydantic import ValidationError
+
+    from pipelines.settings import PipelineSettings
+
+    overrides = {k: v for k, v in {
+        "kafka_bootstrap": args.bootstrap, "clickhouse_dsn": args.clickhouse, "web_port": args.web_port,
+        "rules_file": args.rules, "topic_prefix": args.topic_prefix, "app_id": args.app_id,
+        "log_level": args.log_level,
+    }.items() if v is not None}
+    try:
+        return PipelineSettings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    from faust import Worker
+
+    from pipelines.app import create_app
+    from pipelines.store import ChdbOwner, StoreError, chdb_path, is_chdb
+    from pipelines.topics_admin import ensure_topics
+    from pipelines.transforms.rules import RuleError, RuleSet
+    from schemas.topics import TOPICS, TopicSpec
+
+    try:
+        RuleSet.from_file(settings.rules_file)
+    except RuleError as e:
+        raise UsageError(str(e)) from None
+    dsn = settings.dsn()
+    if is_chdb(dsn) and chdb_path(dsn):
+        owner = ChdbOwner(chdb_path(dsn)).current()
+        if owner and owner["pid"] != os.getpid():
+            raise UsageError(f"another process (pid {owner['pid']}) already owns {chdb_path(dsn)}; "
+                             "chDB allows one process per data path. Stop it, or pass another --clickhouse path.")
+    specs = [TopicSpec(settings.topic(t.name), t.partitions, t.key, t.purpose, t.config) for t in TOPICS.values()]
+    try:
+        ensure_topics(settings.kafka_bootstrap, specs, extra_conf=settings.kafka_security)
+    except Exception as e:  # noqa: BLE001 - report any broker failure in one line
+        print(f"gpuwatch pipeline: error: cannot reach Kafka at {settings.kafka_bootstrap}: {e}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(settings)
+    except StoreError as e:
+        print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
+        return 1
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,88 @@
+"""``gpuwatch query "SQL"``: read-only SQL on the store, whether or not the pipeline runs.
+
+chDB lets one process open a data path. If a pipeline owns the path, the
+query goes to the pipeline's ``/query`` endpoint; otherwise this process opens
+the path itself. A server DSN (``http(s)://``) is always queried directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+import orjson
+
+from pipelines.cli import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("query", help="run read-only SQL on the gpuwatch store",
+                       description="Read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) on ClickHouse.")
+    p.add_argument("sql", help='the query, e.g. "SELECT count() FROM gpuwatch.metrics_raw"')
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--clickhouse", metavar="DSN", help="chdb:///path or http(s)://... (default from settings)")
+    p.set_defaults(func=run)
+
+
+def fetch(sql: str, dsn: str, database: str = "gpuwatch") -> tuple[list[str], list[list]]:
+    """Columns and rows of a read-only query, through the owning pipeline if there is one."""
+    from pipelines.store import ChdbOwner, Store, StoreError, chdb_path, check_read_only, is_chdb
+
+    check_read_only(sql)
+    if is_chdb(dsn) and chdb_path(dsn) is not None:
+        owner = ChdbOwner(chdb_path(dsn)).current()
+        if owner:
+            import httpx
+
+            try:
+                r = httpx.post(f"{owner['web_url']}/query", json={"sql": sql}, timeout=120)
+            except httpx.HTTPError as e:
+                raise StoreError(f"the pipeline (pid {owner['pid']}) owns {chdb_path(dsn)} "
+                                 f"but did not answer at {owner['web_url']}: {e}") from None
+            body = r.json()
+            if r.status_code != 200:
+                raise StoreError(body.get("error", r.text))
+            return body["columns"], body["rows"]
+        if not (chdb_path(dsn) / "metadata").exists() and not chdb_path(dsn).exists():
+            raise StoreError(f"no gpuwatch data at {chdb_path(dsn)} yet; run the pipeline first")
+    store = Store(dsn, database)
+    try:
+        res = store.query(sql)
+        from pipelines.web import jsonable
+
+        return res.columns, [[jsonable(v) for v in row] for row in res.rows]
+    finally:
+        store.close()
+
+
+def render(columns: list[str], rows: list[list], fmt: str, out=sys.stdout) -> None:
+    if fmt == "json":
+        out.write(orjson.dumps([dict(zip(columns, r)) for r in rows], default=str,
+                               option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    elif fmt == "csv":
+        w = csv.writer(out)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*columns, show_lines=False)
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r))
+        Console(file=out, width=200).print(t)
+        out.write(f"{len(rows)} row{'s' if len(rows) != 1 else ''}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.settings import CommonSettings
+    from pipelines.store import StoreError
+
+    settings = CommonSettings(**({"clickhouse_dsn": args.clickhouse} if args.clickhouse else {}))
+    try:
+        columns, rows = fetch(args.sql, settings.dsn(), settings.clickhouse_database)
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    render(columns, rows, args.format)
+    return 0

@@ -1,0 +1,59 @@
+"""Which Kafka offsets are safe to commit: only those whose effects are durable.
+
+Processors consume with Faust's acks turned off and hand every event to the
+:class:`AckLedger`. An event is acked (and so becomes committable) only when
+(a) the sink has durably stored every row produced up to it, and (b) no open
+window still needs it to be rebuilt after a crash. Faust then commits the
+highest contiguous acked offset per partition. The order is the one
+quix-streams uses: flush sinks, then commit offsets.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Awaitable, Callable
+
+
+class AckLedger:
+    def __init__(self, ack: Callable[[Any], Awaitable[Any]]) -> None:
+        self._ack = ack
+        #: (topic, partition) -> deque of (offset, event), in offset order
+        self._pending: dict[tuple[str, int], deque] = {}
+        #: (topic, partition) -> highest offset handed to the sink so far
+        self._added_upto: dict[tuple[str, int], int] = {}
+
+    def hold(self, topic: str, partition: int, offset: int, event: Any) -> None:
+        tp = (topic, partition)
+        q = self._pending.get(tp)
+        if q is None:
+            q = self._pending[tp] = deque()
+        q.append((offset, event))
+        self._added_upto[tp] = offset
+
+    def mark(self) -> dict[tuple[str, int], int]:
+        """Snapshot of what the sink holds now; pass it to :meth:`release` once flushed."""
+        return dict(self._added_upto)
+
+    async def release(self, flushed: dict[tuple[str, int], int],
+                      floor: Callable[[str, int], int | None]) -> int:
+        """Ack events at or below ``flushed`` and below each partition's window floor."""
+        acked = 0
+        for tp, upto in flushed.items():
+            q = self._pending.get(tp)
+            if not q:
+                continue
+            lowest_needed = floor(*tp)
+            while q and q[0][0] <= upto and (lowest_needed is None or q[0][0] < lowest_needed):
+                _, event = q.popleft()
+                await self._ack(event)
+                acked += 1
+        return acked
+
+    def drop_partitions(self, tps: set[tuple[str, int]]) -> None:
+        """Forget events of revoked partitions: the next owner re-reads them from the commit."""
+        for tp in tps:
+            self._pending.pop(tp, None)
+            self._added_upto.pop(tp, None)
+
+    def pending(self) -> int:
+        return sum(len(q) for q in self._pending.values())

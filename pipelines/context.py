@@ -1,0 +1,132 @@
+"""The state one pipeline worker shares between its processors.
+
+Processors are small functions over a Kafka event; what they share (the sink,
+the windows, the rules, the incident books, the ledger of unacked events and
+the outbound topics) lives here, created once by ``app.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from pipelines import telemetry
+from pipelines.commit import AckLedger
+from pipelines.decide import Condition, IncidentBook
+from pipelines.settings import PipelineSettings
+from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.sinks.tables import ALERTS
+from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.rules import RuleSet
+from schemas.alerts import AlertEvent
+from schemas.codec import encode
+from schemas.deadletter import DeadLetter
+
+log = logging.getLogger("gpuwatch.pipeline")
+
+Send = Callable[[bytes, bytes], Awaitable[Any]]
+
+
+@dataclass
+class PipelineContext:
+    settings: PipelineSettings
+    sink: ClickHouseSink
+    windows: TumblingWindows
+    rules: RuleSet
+    ledger: AckLedger
+    send_alert: Send
+    send_dead_letter: Send
+    #: node -> incident book; mirrored into a changelog table by the processors
+    books: dict[str, IncidentBook] = field(default_factory=dict)
+    #: nodes whose book changed since it was last written to the changelog table
+    dirty_books: set[str] = field(default_factory=set)
+    metrics_topic: str = ""
+    #: node -> partition of the node-keyed topics (metrics, events) it arrives on
+    node_partition: dict[str, int] = field(default_factory=dict)
+
+    # -- dead letters --------------------------------------------------------------------------
+    async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
+                          stage: str = "validate") -> None:
+        raw_bytes = raw if isinstance(raw, (bytes, bytearray)) else (b"" if raw is None else str(raw).encode())
+        key_s = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else str(key or "")
+        letter = DeadLetter(ts=time.time(), topic=topic, partition=partition, offset=offset, key=key_s[:256],
+                            reason=reason[:4096], stage=stage, payload_b64=DeadLetter.encode_payload(bytes(raw_bytes)),
+                            payload_bytes=len(raw_bytes))
+        await self.send_dead_letter(f"{topic}:{partition}".encode(), encode(letter))
+        telemetry.DEAD_LETTERED.labels(topic, stage).inc()
+
+    # -- decisions -----------------------------------------------------------------------------
+    def book(self, node: str, restore: Callable[[str], IncidentBook | None] | None = None) -> IncidentBook:
+        book = self.books.get(node)
+        if book is None:
+            book = (restore(node) if restore else None) or IncidentBook()
+            self.books[node] = book
+        return book
+
+    async def decide(self, node: str, ts: float, conditions: list[Condition], channel: str,
+                     restore: Callable[[str], IncidentBook | None] | None = None,
+                     clears: bool = True) -> list[AlertEvent]:
+        book = self.book(node, restore)
+        before = (len(book.incidents), len(book.firing()))
+        events = book.observe(node, ts, conditions, channel=channel, clears=clears)
+        if events or before != (len(book.incidents), len(book.firing())):
+            self.dirty_books.add(node)
+        for ev in events:
+            await self.publish_alert(ev)
+        return events
+
+    async def sweep(self, node: str, ts: float, channel: str) -> None:
+        """Resolve ``channel`` incidents of ``node`` whose keep-firing time has run out."""
+        book = self.books.get(node)
+        if book is None:
+            return
+        events = book.sweep(ts, channel)
+        if events:
+            self.dirty_books.add(node)
+        for ev in events:
+            await self.publish_alert(ev)
+
+    async def publish_alert(self, ev: AlertEvent) -> None:
+        await self.send_alert(ev.fingerprint.encode(), encode(ev))
+        labels = ev.labels
+        gpu = int(labels["gpu"]) if labels.get("gpu", "").lstrip("-").isdigit() else -1
+        import orjson
+
+        self.sink.add(ALERTS.name, [(
+            ev.event_ts, ev.fingerprint, ev.status, ev.alertname, ev.severity, labels.get("node", ""), gpu,
+            ev.source, ev.starts_at, ev.ends_at, dict(labels), dict(ev.annotations),
+            orjson.dumps([e.model_dump(exclude_none=True) for e in ev.evidence]).decode(), ev.evidence_query,
+        )])
+        telemetry.ALERTS.labels(ev.status).inc()
+        log.info("alert %s %s %s", ev.status, ev.alertname, ev.fingerprint)
+
+    # -- flushing ------------------------------------------------------------------------------
+    async def flush(self) -> int:
+        """Store what is buffered, then ack what that made durable (flush before commit)."""
+        closed = self.windows.close_idle()
+        if closed:
+            from pipelines.sinks.tables import FEATURES_1M
+
+            self.sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
+        mark = self.ledger.mark()
+        written = await self.sink.flush()
+        metrics_topic = self.metrics_topic
+
+        def floor(topic: str, partition: int) -> int | None:
+            return self.windows.floor(partition) if topic == metrics_topic else None
+
+        await self.ledger.release(mark, floor)
+        telemetry.BUFFERED_ROWS.set(self.sink.buffered_rows())
+        telemetry.INSERT_ERRORS.set(self.sink.stats.insert_errors)
+        telemetry.LATE_SAMPLES.set(self.windows.late_samples)
+        for table, n in self.sink.stats.rows_written.items():
+            c = telemetry.ROWS_WRITTEN.labels(table)
+            c.inc(n - c._value.get())
+        return written
+
+    async def backpressure(self) -> None:
+        """Hold the processor while the sink is over its bound (the store is slow or down)."""
+        while self.sink.overloaded():
+            await self.flush()

@@ -1,0 +1,67 @@
+"""The metrics processor: validate -> store raw -> aggregate -> rules/detectors -> decide."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from pipelines import telemetry
+from pipelines.context import PipelineContext
+from pipelines.decide import IncidentBook
+from pipelines.sinks.tables import ANOMALY_SCORES, FEATURES_1M, METRICS_RAW
+from schemas.codec import SchemaError, decode
+from schemas.metrics import MetricBatch
+
+log = logging.getLogger("gpuwatch.processor.metrics")
+
+
+def raw_rows(batch: MetricBatch, partition: int, offset: int) -> list[tuple]:
+    node, bts, blabels = batch.node, batch.ts, batch.labels
+    return [
+        (s.ts if s.ts is not None else bts, node, s.gpu, s.uuid, s.metric, s.value, s.unit,
+         {**blabels, **s.labels} if blabels else s.labels, partition, offset)
+        for s in batch.samples
+    ]
+
+
+class MetricsProcessor:
+    """Everything done to one metric batch. ``detectors`` is optional (tiered detection, issue 4)."""
+
+    def __init__(self, ctx: PipelineContext, *, restore_book: Callable[[str], IncidentBook | None] | None = None,
+                 detectors: Any | None = None) -> None:
+        self.ctx = ctx
+        self.restore_book = restore_book
+        self.detectors = detectors
+
+    async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
+        ctx = self.ctx
+        telemetry.RECEIVED.labels(topic).inc()
+        try:
+            batch = decode(value, MetricBatch, max_bytes=ctx.settings.max_message_bytes)
+        except SchemaError as e:
+            await ctx.dead_letter(topic, partition, offset, key, value, str(e))
+            return
+        sink = ctx.sink
+        ctx.node_partition[batch.node] = partition
+        rows = raw_rows(batch, partition, offset)
+        if offset > sink.stored_upto(METRICS_RAW.name, partition):
+            sink.add(METRICS_RAW.name, rows, partition=partition, offset=offset)
+            telemetry.SAMPLES.inc(len(rows))
+        else:
+            sink.stats.skipped_replayed += 1
+            telemetry.REPLAYED.labels(topic).inc()
+        closed = ctx.windows.add(batch.node, batch.ts, ((r[2], r[3], r[4], r[5]) for r in rows),
+                                 partition=partition, offset=offset, sample_ts=(r[0] for r in rows))
+        if closed:
+            sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
+        conditions = ctx.rules.evaluate(batch.node, ((r[0], r[2], r[3], r[4], r[5], r[7]) for r in rows))
+        if self.detectors is not None:
+            try:
+                obs = self.detectors.observe(batch)
+                sink.add(ANOMALY_SCORES.name, obs.scores)
+                conditions.extend(obs.conditions)
+            except Exception:  # a detector bug must not stop storage or rules
+                telemetry.PROCESSOR_ERRORS.labels("detectors").inc()
+                log.exception("detectors failed on a batch from %s", batch.node)
+        await ctx.decide(batch.node, batch.ts, conditions, "metrics", self.restore_book)
+        await ctx.sweep(batch.node, batch.ts, "events")

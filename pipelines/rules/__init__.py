@@ -1,0 +1,1 @@
+"""Threshold rule files (YAML). ``default.yaml`` ships with gpuwatch."""

@@ -1,0 +1,1 @@
+"""Sinks: where processed data leaves the pipeline (ClickHouse tables, Kafka topics)."""

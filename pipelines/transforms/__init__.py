@@ -1,0 +1,1 @@
+"""Transforms: validate, aggregate (windows), rules. Each is plain Python, testable without Kafka."""

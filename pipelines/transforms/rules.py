@@ -1,0 +1,197 @@
+"""Threshold rules with Prometheus semantics, loaded from YAML.
+
+A rule watches one metric on every series (node, GPU) and reports a
+:class:`~pipelines.decide.Condition` while its comparison holds; ``for`` and
+``keep_firing_for`` are handled by the incident book, in event time. Counter
+metrics use ``function: increase`` over a ``window``.
+
+>>> rules = RuleSet.from_yaml('''
+... groups:
+...   - name: g
+...     rules:
+...       - alert: Hot
+...         metric: gpu_temp_c
+...         op: ">"
+...         threshold: 85
+...         for: 10s
+... ''')
+>>> [c.alertname for c in rules.evaluate("n1", [(100.0, 0, "GPU-0", "gpu_temp_c", 90.0, {})])]
+['Hot']
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines.decide.condition import Condition
+from schemas.alerts import Evidence
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+        "!=": operator.ne}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class RuleError(ValueError):
+    """A rule file that cannot be used; the text names the rule and the problem."""
+
+
+def parse_duration(v: str | int | float) -> float:
+    """
+    >>> parse_duration("90s"), parse_duration("5m"), parse_duration(3)
+    (90.0, 300.0, 3.0)
+    """
+    if isinstance(v, (int, float)):
+        return float(v)
+    m = _DURATION.match(str(v).strip())
+    if not m:
+        raise ValueError(f"duration {v!r} must look like 30s, 5m, 1h or 500ms")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    alert: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    metric: str
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    threshold: float
+    function: Literal["value", "increase"] = "value"
+    window: float = 60.0
+    for_: float = Field(default=0.0, alias="for")
+    keep_firing_for: float = 0.0
+    severity: Literal["info", "warning", "critical"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    #: Only series whose sample labels match all of these (exact) are evaluated.
+    match: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("window", "for_", "keep_firing_for", mode="before")
+    @classmethod
+    def _durations(cls, v):
+        return parse_duration(v)
+
+
+@dataclass
+class _CounterHistory:
+    points: deque = field(default_factory=deque)
+
+
+class _SafeFormat(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _render(template: str, ctx: dict) -> str:
+    try:
+        return template.format_map(_SafeFormat(ctx))
+    except (ValueError, TypeError, IndexError):
+        return template
+
+
+RuleSample = tuple[float, int, str, str, float, dict]  # ts, gpu, uuid, metric, value, labels
+
+
+class RuleSet:
+    """All loaded rules, indexed by metric, with per-series counter history for ``increase``."""
+
+    def __init__(self, rules: Iterable[Rule], database: str = "gpuwatch") -> None:
+        self.rules = list(rules)
+        self.database = database
+        self._by_metric: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            self._by_metric.setdefault(r.metric, []).append(r)
+        self._history: dict[tuple[str, int, str, float], _CounterHistory] = {}
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<rules>", **kw) -> "RuleSet":
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise RuleError(f"{source}: not valid YAML: {e}") from None
+        rules = []
+        for gi, group in enumerate(doc.get("groups") or []):
+            for ri, raw in enumerate(group.get("rules") or []):
+                try:
+                    rules.append(Rule.model_validate(raw))
+                except ValidationError as e:
+                    name = raw.get("alert", f"#{ri}") if isinstance(raw, dict) else f"#{ri}"
+                    first = e.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"]) or "rule"
+                    raise RuleError(f"{source}: group {group.get('name', gi)!r} rule {name!r}: "
+                                    f"{where}: {first['msg']}") from None
+        return cls(rules, **kw)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None = None, **kw) -> "RuleSet":
+        if path is None:
+            return cls.from_yaml(resources.files("pipelines.rules").joinpath("default.yaml").read_text(),
+                                 "default.yaml", **kw)
+        p = Path(path)
+        if not p.exists():
+            raise RuleError(f"rule file {p} does not exist")
+        return cls.from_yaml(p.read_text(), str(p), **kw)
+
+    def evaluate(self, node: str, samples: Iterable[RuleSample]) -> list[Condition]:
+        out: list[Condition] = []
+        by_metric = self._by_metric
+        for ts, gpu, uuid, metric, value, labels in samples:
+            rules = by_metric.get(metric)
+            if not rules:
+                continue
+            for rule in rules:
+                if rule.match and any(labels.get(k) != v for k, v in rule.match.items()):
+                    continue
+                observed = value if rule.function == "value" else self._increase(rule, node, gpu, metric, ts, value)
+                if observed is None or not _OPS[rule.op](observed, rule.threshold):
+                    continue
+                out.append(self._condition(rule, node, gpu, uuid, ts, observed, labels))
+        return out
+
+    def _increase(self, rule: Rule, node: str, gpu: int, metric: str, ts: float, value: float) -> float | None:
+        key = (node, gpu, metric, rule.window)
+        h = self._history.get(key)
+        if h is None:
+            h = self._history[key] = _CounterHistory()
+        pts = h.points
+        pts.append((ts, value))
+        while pts and pts[0][0] < ts - rule.window:
+            pts.popleft()
+        if len(pts) < 2:
+            return None
+        base = pts[0][1]
+        return value - base if value >= base else value  # a counter reset counts from zero
+
+    def _condition(self, rule: Rule, node: str, gpu: int, uuid: str, ts: float, observed: float,
+                   labels: dict) -> Condition:
+        ident = {"node": node, "severity": rule.severity, **rule.labels}
+        if gpu >= 0:
+            ident["gpu"] = str(gpu)
+        if uuid:
+            ident["uuid"] = uuid
+        ctx = {"node": node, "gpu": gpu, "uuid": uuid, "job": labels.get("job", ""), "value": observed,
+               "threshold": rule.threshold}
+        annotations = {k: _render(v, ctx) for k, v in rule.annotations.items()}
+        if labels.get("job"):
+            annotations.setdefault("job", labels["job"])
+        what = "increase over %gs" % rule.window if rule.function == "increase" else "value"
+        gpu_filter = f" AND gpu = {gpu}" if gpu >= 0 else ""
+        query = (f"SELECT ts, value FROM {self.database}.metrics_raw WHERE node = '{node}'{gpu_filter} "
+                 f"AND metric = '{rule.metric}' AND ts BETWEEN fromUnixTimestamp64Milli({int((ts - 600) * 1000)}) "
+                 f"AND fromUnixTimestamp64Milli({int((ts + 60) * 1000)}) ORDER BY ts")
+        return Condition(
+            alertname=rule.alert, labels=ident, ts=ts, severity=rule.severity, for_s=rule.for_,
+            keep_firing_for_s=rule.keep_firing_for, annotations=annotations,
+            evidence=[Evidence(metric=rule.metric, value=observed, baseline=rule.threshold,
+                               detail=f"{what} {rule.op} {rule.threshold:g}")],
+            evidence_query=query, source=f"rule:{rule.alert}", node=node,
+        )

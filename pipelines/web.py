@@ -1,0 +1,72 @@
+"""The pipeline's HTTP endpoints (on Faust's web server).
+
+* ``POST /query`` ``{"sql": "..."}``: read-only SQL on the store. While the
+  pipeline owns a chDB path no other process may open it, so this is how
+  ``gpuwatch query`` reaches the data then.
+* ``GET /metrics``: Prometheus metrics (received, dead-lettered, written...).
+* ``GET /healthz``: liveness plus the sink's state, as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pipelines import telemetry
+from pipelines.store import ReadOnlyViolation, Store, StoreError
+
+
+def jsonable(v: Any) -> Any:
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, (decimal.Decimal, uuid.UUID, bytes, bytearray)):
+        return str(v) if not isinstance(v, (bytes, bytearray)) else v.decode(errors="replace")
+    return v
+
+
+def _default(v: Any) -> Any:
+    out = jsonable(v)
+    if out is v:
+        return str(v)
+    return out
+
+
+def install(app: faust.App, ctx: Any, store: Store) -> None:
+    @app.page("/query")
+    class QueryView(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                body = orjson.loads(await request.read())
+                sql = body["sql"]
+                if not isinstance(sql, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return self.json({"error": 'send a JSON object {"sql": "..."}'}, status=400)
+            loop = asyncio.get_running_loop()
+            try:
+                res = await loop.run_in_executor(None, store.query, sql)
+            except ReadOnlyViolation as e:
+                return self.json({"error": str(e)}, status=403)
+            except StoreError as e:
+                return self.json({"error": str(e)}, status=400)
+            payload = {"columns": res.columns, "types": res.types, "rows": res.rows}
+            return self.bytes(orjson.dumps(payload, default=_default,
+                                           option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
+                              content_type="application/json")
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        return web.bytes(generate_latest(telemetry.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(web: View, request: Request) -> Response:
+        return web.json({"status": "ok", "sink": ctx.sink.snapshot(), "unacked_events": ctx.ledger.pending(),
+                         "open_series": ctx.windows.open_series(), "late_samples": ctx.windows.late_samples})
