@@ -78,7 +78,8 @@ def create_app(settings: PipelineSettings) -> faust.App:
                           max_buffered_rows=settings.max_buffered_rows)
     ctx = PipelineContext(
         settings=settings, sink=sink,
-        windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s),
+        windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
+                                written_upto=sink.last_window),
         rules=RuleSet.from_file(settings.rules_file, database=settings.clickhouse_database),
         ledger=AckLedger(_ack),
         send_alert=send_alert, send_dead_letter=send_dead_letter, metrics_topic=metrics_t.get_topic_name(),

@@ -24,8 +24,8 @@ class CommonSettings(BaseSettings):
     #: ``chdb:///path`` (embedded, default under ``home``) or ``http(s)://user:pass@host:port``.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "gpuwatch"
-    #: Prepended to every topic name (isolates tests and environments sharing a cluster).
-    topic_prefix: str = ""
+    #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
 
     @field_validator("clickhouse_dsn")
     @classmethod
@@ -38,7 +38,11 @@ class CommonSettings(BaseSettings):
         return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').absolute()}"
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        """
+        >>> CommonSettings(topic_prefix="staging", _env_file=None).topic("gpuwatch.alerts.v1")
+        'staging.gpuwatch.alerts.v1'
+        """
+        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""

@@ -71,6 +71,7 @@ class ClickHouseSink:
         self._buffers: dict[str, _Buffer] = {}
         self._oldest: float | None = None
         self._stored_upto: dict[tuple[str, int], int] = {}
+        self._last_windows: dict[str, int] | None = None
         self._flush_lock = asyncio.Lock()
         self.stats = SinkStats()
 
@@ -89,10 +90,20 @@ class ClickHouseSink:
             self._stored_upto[key] = hit
         return hit
 
+    def last_window(self, node: str) -> int | None:
+        """Start (epoch s) of the newest feature window stored for ``node``, or None. Cached."""
+        if self._last_windows is None:
+            res = self.store.query(
+                f"SELECT node, toUnixTimestamp(max(window_start)) FROM {self.store.database}.features_1m "
+                "WHERE window_start > now() - INTERVAL 2 DAY GROUP BY node")
+            self._last_windows = {n: int(t) for n, t in res.rows}
+        return self._last_windows.get(node)
+
     def forget_partitions(self, partitions: Sequence[int]) -> None:
         """A revoked partition may be written by another worker before it comes back."""
         for key in [k for k in self._stored_upto if k[1] in set(partitions)]:
             del self._stored_upto[key]
+        self._last_windows = None
 
     # -- buffering -------------------------------------------------------------------------
     def register(self, spec: TableSpec) -> None:

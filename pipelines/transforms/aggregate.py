@@ -29,7 +29,7 @@ import math
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -83,9 +83,14 @@ Sample = tuple[int, str, str, float]  # gpu, uuid, metric, value
 
 
 class TumblingWindows:
-    def __init__(self, size_s: int = 60, grace_s: float = 5.0, idle_close_s: float = 10.0) -> None:
+    def __init__(self, size_s: int = 60, grace_s: float = 5.0, idle_close_s: float = 10.0,
+                 written_upto: Callable[[str], int | None] | None = None) -> None:
+        """``written_upto(node)`` gives the start of the newest window already stored for
+        ``node`` (after a restart); replayed samples of such windows are not re-aggregated,
+        since a window rebuilt from part of its samples would overwrite the complete one."""
         if size_s <= 0:
             raise ValueError("window size must be positive")
+        self.written_upto = written_upto
         self.size_s = int(size_s)
         self.grace_s = grace_s
         self.idle_close_s = idle_close_s
@@ -101,6 +106,9 @@ class TumblingWindows:
         nw = self._nodes.get(node)
         if nw is None:
             nw = self._nodes[node] = _NodeWindows(partition)
+            last_written = self.written_upto(node) if self.written_upto else None
+            if last_written is not None:
+                nw.watermark = last_written + self.size_s
         nw.partition = partition
         nw.last_wall = time.monotonic()
         closed_before = nw.watermark
