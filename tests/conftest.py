@@ -47,6 +47,25 @@ def chdb_dsn(tmp_path) -> str:
     return f"chdb://{tmp_path / 'clickhouse'}"
 
 
+@pytest.fixture(scope="session")
+def chdb_session_dsn(tmp_path_factory) -> str:
+    """The one chDB data path this test process may open (chDB allows one per process)."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb-session')}"
+
+
+@pytest.fixture
+def store(chdb_session_dsn):
+    """A real embedded ClickHouse with the gpuwatch schema, in a database of this test's own."""
+    from pipelines.store import Store
+
+    s = Store(chdb_session_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+    s.apply_schema()
+    try:
+        yield s
+    finally:
+        s.command(f"DROP DATABASE IF EXISTS {s.database}")
+
+
 @pytest.fixture
 def gpuwatch_cmd() -> list[str]:
     """How to run the ``gpuwatch`` CLI in a subprocess, with this interpreter."""

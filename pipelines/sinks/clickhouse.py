@@ -23,9 +23,12 @@ import asyncio
 import hashlib
 import logging
 import random
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+from clickhouse_connect.driver.exceptions import DataError
 
 from pipelines.sinks.tables import CORE_TABLES, TableSpec
 from pipelines.store import Store
@@ -33,7 +36,7 @@ from pipelines.store import Store
 log = logging.getLogger("gpuwatch.sink.clickhouse")
 
 #: Exceptions the driver raises while *encoding* rows: bad data, not a bad connection.
-DATA_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, KeyError)
+DATA_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, KeyError, struct.error, DataError)
 
 
 @dataclass
