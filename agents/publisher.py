@@ -63,26 +63,39 @@ class KafkaPublisher:
         self.stats = PublishStats()
         self._lock = threading.Lock()
 
-    def _delivered(self, err, msg) -> None:
+    def _delivered(self, err, msg, on_result: Callable[[Any], None] | None = None) -> None:
         with self._lock:
             if err is None:
                 self.stats.delivered += 1
                 t = msg.topic()
                 self.stats.by_topic[t] = self.stats.by_topic.get(t, 0) + 1
-                return
-            self.stats.failed += 1
-            self.stats.last_error = str(err)
+            else:
+                self.stats.failed += 1
+                self.stats.last_error = str(err)
+        if on_result is not None:
+            on_result(err)
+            return
+        if err is None:
+            return
         log.warning("delivery to %s failed: %s", msg.topic(), err)
         if self._on_failure:
             self._on_failure(msg.topic(), msg.key(), msg.value(), str(err))
 
-    def publish(self, topic: str, key: str | bytes, value: bytes | dict, block_s: float = 1.0) -> bool:
-        """Queue one message; False (and counted) if the buffer stays full for ``block_s``."""
+    def publish(self, topic: str, key: str | bytes, value: bytes | dict, block_s: float = 1.0,
+                on_result: Callable[[Any], None] | None = None) -> bool:
+        """Queue one message; False (and counted) if the buffer stays full for ``block_s``.
+
+        With ``on_result``, that callback hears this message's outcome (``None``
+        when delivered, else the ``KafkaError``) *instead of* ``on_failure``, so
+        a caller can tell a broker outage (spool and retry) from a message the
+        broker will never take (count and drop).
+        """
         payload = value if isinstance(value, (bytes, bytearray)) else orjson.dumps(value)
         deadline = time.monotonic() + block_s
+        cb = self._delivered if on_result is None else (lambda err, msg: self._delivered(err, msg, on_result))
         while True:
             try:
-                self._producer.produce(topic, payload, key=key, on_delivery=self._delivered)
+                self._producer.produce(topic, payload, key=key, on_delivery=cb)
                 self.stats.queued += 1
                 self._producer.poll(0)
                 return True
@@ -91,7 +104,11 @@ class KafkaPublisher:
                     with self._lock:
                         self.stats.dropped_full += 1
                         self.stats.last_error = "local producer queue full"
-                    if self._on_failure:
+                    if on_result is not None:
+                        from confluent_kafka import KafkaError
+
+                        on_result(KafkaError(KafkaError._QUEUE_FULL, "local producer queue full"))
+                    elif self._on_failure:
                         self._on_failure(topic, key.encode() if isinstance(key, str) else key, payload,
                                          "local producer queue full")
                     return False
@@ -106,3 +123,9 @@ class KafkaPublisher:
 
     def pending(self) -> int:
         return len(self._producer)
+
+    def purge(self) -> None:
+        """Give up on every queued and in-flight message now: each one's delivery report
+        fails with ``_PURGE_QUEUE`` (so ``on_failure`` can spool it) at the next poll."""
+        self._producer.purge(in_queue=True, in_flight=True, blocking=True)
+        self._producer.poll(0)

@@ -13,7 +13,12 @@ from pipelines.cli import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agent", help="run the node agent (or a simulated cluster with --simulate)",
                        description="Collect GPU, host, XID and log signals and publish them to Kafka.")
-    p.add_argument("--config", help="agent YAML config file (real-host mode)")
+    p.add_argument("--config", help="agent YAML config file (real-host mode; default $GPUWATCH_AGENT_CONFIG "
+                                    "or /etc/gpuwatch/agent.yaml)")
+    p.add_argument("--once", action="store_true",
+                   help="real-host mode: print one scrape's messages as JSON lines and exit (no Kafka)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="real-host mode: print every message as a JSON line instead of sending it to Kafka")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default $GPUWATCH_KAFKA_BOOTSTRAP)")
     p.add_argument("--simulate", type=int, metavar="NODES", help="simulate NODES nodes instead of reading this host")
     p.add_argument("--gpus", type=int, default=8, help="GPUs per simulated node (default 8)")

@@ -1,0 +1,220 @@
+"""Log files collector: tail files and globs, join multi-line records, publish log batches.
+
+Every scrape it reads what each file gained (up to a byte budget, so a burst
+is spread over scrapes rather than dropped), joins continuation lines into one
+record (a Python traceback and its final exception line become one record),
+and hands the records to the agent, which sends them as ``LogBatch`` messages.
+Offsets are saved in the agent's state directory, so a restart resumes
+without re-sending or skipping lines.
+
+>>> j = MultilineJoiner()
+>>> j.feed(["ERROR step failed", "Traceback (most recent call last):", '  File "t.py", line 1', "ValueError: bad", "next"])
+['ERROR step failed\\nTraceback (most recent call last):\\n  File "t.py", line 1\\nValueError: bad']
+>>> j.flush()
+['next']
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import time
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from agents.collectors.base import Collector, CollectorConfig, Sample
+from agents.logtail import FileTail, Offsets
+from schemas.logs import MAX_LINE_CHARS, truncate_line
+
+log = logging.getLogger("gpuwatch.agent.logfiles")
+
+_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|PANIC)\b", re.IGNORECASE)
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+class LogFilesConfig(CollectorConfig):
+    enabled: bool = False
+    #: Files or globs to follow, e.g. ["/var/log/slurm/*.log", "/data/jobs/*/train.log"].
+    paths: list[str] = Field(default_factory=list)
+    #: A new record starts at a line matching this regex; other lines continue the previous one.
+    #: Default: a line that does not start with whitespace starts a record (tracebacks handled specially).
+    start_pattern: str | None = None
+    #: Seconds to wait for more continuation lines before an open record is sent.
+    multiline_timeout_s: float = Field(default=1.0, ge=0, le=60)
+    #: Seconds between re-expanding globs to find new files.
+    rescan_s: float = Field(default=10.0, gt=0)
+    #: Largest read per file per scrape; the rest waits for the next scrape.
+    max_read_bytes: int = Field(default=4 * 2**20, ge=4096)
+    #: Labels added to every record from these files.
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("start_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"start_pattern is not a valid regular expression: {e}") from None
+        return v
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if not Path(p).is_absolute()]
+        if bad:
+            raise ValueError(f"log paths must be absolute (the agent's working directory is not yours): {bad}")
+        return v
+
+
+class MultilineJoiner:
+    """Groups lines into records. Lines stay open until a new record starts or :meth:`flush`."""
+
+    def __init__(self, start_pattern: str | None = None) -> None:
+        self._start = re.compile(start_pattern) if start_pattern else None
+        self._lines: list[str] = []
+        self._in_tb = False       # inside a traceback's frames
+        self._tb_closed = False   # just saw a traceback's final exception line
+        self.last_line_at = 0.0
+
+    def _continues(self, line: str) -> bool:
+        if self._start is not None:
+            return not self._start.search(line)
+        if not line or line[0] in " \t":
+            return True
+        if line.startswith(_TRACEBACK):
+            self._in_tb = True
+            return True
+        if self._tb_closed and line.startswith(_CHAIN):
+            return True
+        if self._in_tb:  # the exception line that ends a traceback
+            self._in_tb = False
+            self._tb_closed = True
+            return True
+        return False
+
+    def feed(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        for line in lines:
+            if self._lines and self._continues(line):
+                self._lines.append(line)
+                continue
+            if self._lines:
+                out.append("\n".join(self._lines))
+            self._lines = [line]
+            self._tb_closed = False
+            self._in_tb = self._start is None and line.startswith(_TRACEBACK)
+        if lines:
+            self.last_line_at = time.monotonic()
+        return out
+
+    def flush(self) -> list[str]:
+        if not self._lines:
+            return []
+        text = "\n".join(self._lines).rstrip("\n")
+        self._lines = []
+        self._in_tb = self._tb_closed = False
+        return [text] if text else []
+
+
+def level_of(text: str) -> str:
+    """The record's level, from its first words; a traceback counts as ERROR.
+
+    >>> level_of("2024-01-01 12:00:00 WARNING low memory"), level_of("plain")
+    ('WARNING', '')
+    """
+    if _TRACEBACK in text:
+        return "ERROR"
+    m = _LEVEL.search(text, 0, 120)
+    if not m:
+        return ""
+    lvl = m.group(1).upper()
+    return "WARNING" if lvl == "WARN" else lvl
+
+
+class LogFilesCollector(Collector):
+    name = "logfiles"
+    config_model = LogFilesConfig
+
+    def __init__(self, config=None, context=None) -> None:
+        super().__init__(config, context)
+        self._tails: dict[str, FileTail] = {}
+        self._joiners: dict[str, MultilineJoiner] = {}
+        self._next_scan = 0.0
+        self._offsets: Offsets | None = None
+        self._first_scan = True
+        self._last_save = 0.0
+        self._stopping = False
+        self._counts = {"lines": 0, "records": 0, "truncated": 0, "files": 0, "rotations": 0}
+
+    def start(self) -> None:
+        state_dir = self.context.state_dir
+        if state_dir is not None:
+            self._offsets = Offsets(Path(state_dir) / "logfiles-offsets.json")
+        self._scan()
+
+    def _scan(self) -> None:
+        self._next_scan = time.monotonic() + self.config.rescan_s
+        saved = self._offsets.data if self._offsets else {}
+        for pattern in self.config.paths:
+            for path in sorted(glob.glob(pattern)):
+                if path in self._tails:
+                    continue
+                # Files present at first start begin at their end (no history flood) unless we
+                # have an offset for them; files that appear later are read from the start.
+                tail = FileTail(path, start_at_end=self._first_scan, saved=saved.get(path),
+                                max_read_bytes=self.config.max_read_bytes)
+                if tail.exists:
+                    self._tails[path] = tail
+                    self._joiners[path] = MultilineJoiner(self.config.start_pattern)
+                    self._counts["files"] += 1
+        self._first_scan = False
+
+    def collect(self, now: float) -> list[Sample]:
+        return []
+
+    def logs(self, now: float) -> list[dict]:
+        if time.monotonic() >= self._next_scan:
+            self._scan()
+        out: list[dict] = []
+        timeout = self.config.multiline_timeout_s
+        labels = dict(self.config.labels)
+        for path, tail in self._tails.items():
+            joiner = self._joiners[path]
+            lines = tail.read_lines()
+            self._counts["lines"] += len(lines)
+            texts = joiner.feed(lines)
+            if self._stopping or time.monotonic() - joiner.last_line_at >= timeout:
+                texts += joiner.flush()
+            for text in texts:
+                if len(text) > MAX_LINE_CHARS:
+                    self._counts["truncated"] += 1
+                    text = truncate_line(text)
+                rec = {"ts": now, "message": text, "level": level_of(text), "source": path[-512:]}
+                if labels:
+                    rec["labels"] = labels
+                out.append(rec)
+        self._counts["records"] += len(out)
+        if self._offsets is not None and time.monotonic() - self._last_save >= 5.0:
+            self._save()
+        return out
+
+    def _save(self) -> None:
+        self._last_save = time.monotonic()
+        if self._offsets is not None:
+            self._offsets.save({p: t.state() for p, t in self._tails.items() if t.state()})
+
+    def stats(self) -> dict[str, int]:
+        rotations = sum(t.rotations for t in self._tails.values())
+        return {**self._counts, "rotations": rotations}
+
+    def stopping(self) -> None:
+        self._stopping = True
+
+    def close(self) -> None:
+        self._save()
+        for t in self._tails.values():
+            t.close()

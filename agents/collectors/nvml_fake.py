@@ -1,0 +1,279 @@
+"""A stand-in for the ``pynvml`` module, for tests, the benchmark and laptops without GPUs.
+
+It answers the same calls with the same shapes and the same ``NVMLError``
+classes (taken from the real nvidia-ml-py, which imports without a driver), so
+the collector under test is the production code path down to the pynvml
+boundary. Per GPU it can refuse any call as unsupported, and it can lose a GPU
+(every call then raises "GPU is lost", as after XID 79).
+
+>>> nv = FakeNvml(gpus=1)
+>>> nv.nvmlInit(); h = nv.nvmlDeviceGetHandleByIndex(0)
+>>> nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
+45
+>>> nv.gpus[0].lost = True
+>>> nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
+Traceback (most recent call last):
+...
+pynvml.NVMLError_GpuIsLost: GPU is lost
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pynvml as _real
+
+#: Every counter the fake serves through nvmlDeviceGetFieldValues, by field id.
+_FIELD_DEFAULTS = {
+    _real.NVML_FI_DEV_MEMORY_TEMP: 52,
+    _real.NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL: 3,
+    _real.NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL: 1,
+    _real.NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL: 0,
+    _real.NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL: 0,
+}
+
+
+@dataclass
+class FakeMig:
+    uuid: str
+    gpu_instance: int
+    compute_instance: int
+    total: int = 10 * 2**30
+    used: int = 2 * 2**30
+    lost_with: "FakeGpu | None" = None
+
+
+@dataclass
+class FakeGpu:
+    """One simulated GPU. Tests set fields directly to shape a scenario."""
+
+    index: int
+    uuid: str = ""
+    name: str = "NVIDIA H100 80GB HBM3"
+    bus_id: str = ""
+    util_gpu: int = 97
+    util_mem: int = 61
+    enc: int = 0
+    dec: int = 0
+    fb_total: int = 80 * 2**30
+    fb_used: int = 60 * 2**30
+    fb_reserved: int = 512 * 2**20
+    sm_clock: int = 1980
+    mem_clock: int = 2619
+    temp: int = 45
+    power_mw: int = 650_000
+    power_limit_mw: int = 700_000
+    energy_mj: int = 1_000_000
+    pstate: int = 0
+    fan: int = 40
+    pcie_replay: int = 2
+    pcie_tx_kbs: int = 2_000_000
+    pcie_rx_kbs: int = 3_000_000
+    ecc: dict = field(default_factory=lambda: {(0, 0): 5, (1, 0): 0, (0, 1): 12, (1, 1): 1})
+    retired_sbe: list = field(default_factory=lambda: [0x1000])
+    retired_dbe: list = field(default_factory=list)
+    retired_pending: int = 0
+    remapped: tuple = (1, 0, 0, 0)
+    throttle_mask: int = 0
+    fields: dict = field(default_factory=lambda: dict(_FIELD_DEFAULTS))
+    nvlinks: int = 4
+    nvlink_kib: float = 0.0
+    processes: list = field(default_factory=list)  # [(pid, used_bytes or None, sm_util, mem_util)]
+    mig_mode: int = 0
+    migs: list = field(default_factory=list)
+    #: pynvml function names (or field ids) this GPU answers with NOT_SUPPORTED.
+    unsupported: set = field(default_factory=set)
+    lost: bool = False
+
+    def __post_init__(self) -> None:
+        self.uuid = self.uuid or f"GPU-fake0000-0000-0000-0000-{self.index:012x}"
+        self.bus_id = self.bus_id or f"00000000:{0x17 + self.index * 0x10:02X}:00.0"
+
+    def advance(self, seconds: float = 1.0) -> None:
+        """Move counters on as ``seconds`` of work would."""
+        self.energy_mj += int(self.power_mw * seconds)
+        self.nvlink_kib += 40e9 / 1024 * seconds
+
+
+class FakeNvml:
+    """Module-like fake of pynvml over a list of :class:`FakeGpu`."""
+
+    def __init__(self, gpus: int | list[FakeGpu] = 8, driver: str = "550.90.07") -> None:
+        for k in dir(_real):  # constants and NVMLError classes, exactly as pynvml defines them
+            if k.startswith(("NVML_", "NVMLError", "nvmlClocks", "nvmlMemory_v")):
+                setattr(self, k, getattr(_real, k))
+        self.gpus: list[FakeGpu] = [FakeGpu(i) for i in range(gpus)] if isinstance(gpus, int) else gpus
+        self.driver = driver
+        self.initialized = False
+        self.calls = 0
+
+    def _err(self, code: int) -> Exception:
+        return _real.NVMLError(code)
+
+    def _check(self, h: Any, fn: str) -> FakeGpu:
+        self.calls += 1
+        gpu = h.lost_with if isinstance(h, FakeMig) else h
+        if gpu is not None and gpu.lost:
+            raise self._err(_real.NVML_ERROR_GPU_IS_LOST)
+        if gpu is not None and fn in gpu.unsupported:
+            raise self._err(_real.NVML_ERROR_NOT_SUPPORTED)
+        return h
+
+    # -- system ----------------------------------------------------------------------------
+    def nvmlInit(self) -> None:
+        self.initialized = True
+
+    def nvmlShutdown(self) -> None:
+        self.initialized = False
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.driver
+
+    def nvmlDeviceGetCount(self) -> int:
+        if not self.initialized:
+            raise self._err(_real.NVML_ERROR_UNINITIALIZED)
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> FakeGpu:
+        if i >= len(self.gpus):
+            raise self._err(_real.NVML_ERROR_INVALID_ARGUMENT)
+        return self._check(self.gpus[i], "nvmlDeviceGetHandleByIndex")
+
+    # -- identity --------------------------------------------------------------------------
+    def nvmlDeviceGetUUID(self, h):
+        return self._check(h, "nvmlDeviceGetUUID").uuid
+
+    def nvmlDeviceGetName(self, h):
+        return self._check(h, "nvmlDeviceGetName").name
+
+    def nvmlDeviceGetPciInfo(self, h):
+        return SimpleNamespace(busId=self._check(h, "nvmlDeviceGetPciInfo").bus_id)
+
+    # -- gauges ----------------------------------------------------------------------------
+    def nvmlDeviceGetMemoryInfo(self, h, version=None):
+        g = self._check(h, "nvmlDeviceGetMemoryInfo")
+        if isinstance(g, FakeMig):
+            return SimpleNamespace(total=g.total, used=g.used, free=g.total - g.used)
+        if version is not None:
+            self._check(h, "nvmlDeviceGetMemoryInfo_v2")
+            free = g.fb_total - g.fb_used - g.fb_reserved
+            return SimpleNamespace(total=g.fb_total, used=g.fb_used, free=free, reserved=g.fb_reserved)
+        return SimpleNamespace(total=g.fb_total, used=g.fb_used, free=g.fb_total - g.fb_used)
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        g = self._check(h, "nvmlDeviceGetUtilizationRates")
+        return SimpleNamespace(gpu=g.util_gpu, memory=g.util_mem)
+
+    def nvmlDeviceGetEncoderUtilization(self, h):
+        return [self._check(h, "nvmlDeviceGetEncoderUtilization").enc, 167000]
+
+    def nvmlDeviceGetDecoderUtilization(self, h):
+        return [self._check(h, "nvmlDeviceGetDecoderUtilization").dec, 167000]
+
+    def nvmlDeviceGetClockInfo(self, h, kind):
+        g = self._check(h, "nvmlDeviceGetClockInfo")
+        return g.sm_clock if kind == _real.NVML_CLOCK_SM else g.mem_clock
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        return self._check(h, "nvmlDeviceGetTemperature").temp
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return self._check(h, "nvmlDeviceGetPowerUsage").power_mw
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, h):
+        return self._check(h, "nvmlDeviceGetEnforcedPowerLimit").power_limit_mw
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        return self._check(h, "nvmlDeviceGetTotalEnergyConsumption").energy_mj
+
+    def nvmlDeviceGetPerformanceState(self, h):
+        return self._check(h, "nvmlDeviceGetPerformanceState").pstate
+
+    def nvmlDeviceGetFanSpeed(self, h):
+        return self._check(h, "nvmlDeviceGetFanSpeed").fan
+
+    def nvmlDeviceGetPcieReplayCounter(self, h):
+        return self._check(h, "nvmlDeviceGetPcieReplayCounter").pcie_replay
+
+    def nvmlDeviceGetPcieThroughput(self, h, counter):
+        g = self._check(h, "nvmlDeviceGetPcieThroughput")
+        return g.pcie_tx_kbs if counter == _real.NVML_PCIE_UTIL_TX_BYTES else g.pcie_rx_kbs
+
+    # -- health counters -------------------------------------------------------------------
+    def nvmlDeviceGetTotalEccErrors(self, h, error_type, counter_type):
+        return self._check(h, "nvmlDeviceGetTotalEccErrors").ecc[(error_type, counter_type)]
+
+    def nvmlDeviceGetRetiredPages(self, h, cause):
+        g = self._check(h, "nvmlDeviceGetRetiredPages")
+        return list(g.retired_dbe if cause == _real.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR else g.retired_sbe)
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, h):
+        return self._check(h, "nvmlDeviceGetRetiredPagesPendingStatus").retired_pending
+
+    def nvmlDeviceGetRemappedRows(self, h):
+        return tuple(self._check(h, "nvmlDeviceGetRemappedRows").remapped)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+        return self._check(h, "nvmlDeviceGetCurrentClocksEventReasons").throttle_mask
+
+    def nvmlDeviceGetNvLinkState(self, h, link):
+        g = self._check(h, "nvmlDeviceGetNvLinkState")
+        if link >= 18:
+            raise self._err(_real.NVML_ERROR_INVALID_ARGUMENT)
+        return 1 if link < g.nvlinks else 0
+
+    def nvmlDeviceGetFieldValues(self, h, ids):
+        g = self._check(h, "nvmlDeviceGetFieldValues")
+        out = []
+        for fid, scope in ids:
+            ret, val = _real.NVML_SUCCESS, 0
+            if fid in g.unsupported:
+                ret = _real.NVML_ERROR_NOT_SUPPORTED
+            elif fid in (_real.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX, _real.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX):
+                val = int(g.nvlink_kib / max(1, g.nvlinks))
+            elif fid in g.fields:
+                val = g.fields[fid]
+            else:
+                ret = _real.NVML_ERROR_NOT_SUPPORTED
+            out.append(SimpleNamespace(fieldId=fid, scopeId=scope, nvmlReturn=ret,
+                                       valueType=_real.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG,
+                                       value=SimpleNamespace(ullVal=val)))
+        return out
+
+    # -- processes and MIG -----------------------------------------------------------------
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        g = self._check(h, "nvmlDeviceGetComputeRunningProcesses")
+        return [SimpleNamespace(pid=p[0], usedGpuMemory=p[1]) for p in g.processes]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
+        self._check(h, "nvmlDeviceGetGraphicsRunningProcesses")
+        return []
+
+    def nvmlDeviceGetProcessUtilization(self, h, last_seen):
+        g = self._check(h, "nvmlDeviceGetProcessUtilization")
+        if not g.processes:
+            raise self._err(_real.NVML_ERROR_NOT_FOUND)
+        return [SimpleNamespace(pid=p[0], smUtil=p[2], memUtil=p[3], encUtil=0, decUtil=0, timeStamp=last_seen + 1)
+                for p in g.processes]
+
+    def nvmlDeviceGetMigMode(self, h):
+        g = self._check(h, "nvmlDeviceGetMigMode")
+        return [g.mig_mode, g.mig_mode]
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        return 7 if self._check(h, "nvmlDeviceGetMaxMigDeviceCount").mig_mode else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, i):
+        g = self._check(h, "nvmlDeviceGetMigDeviceHandleByIndex")
+        if i >= len(g.migs):
+            raise self._err(_real.NVML_ERROR_NOT_FOUND)
+        g.migs[i].lost_with = g
+        return g.migs[i]
+
+    def nvmlDeviceGetGpuInstanceId(self, mh):
+        return self._check(mh, "nvmlDeviceGetGpuInstanceId").gpu_instance
+
+    def nvmlDeviceGetComputeInstanceId(self, mh):
+        return self._check(mh, "nvmlDeviceGetComputeInstanceId").compute_instance

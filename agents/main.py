@@ -1,0 +1,108 @@
+"""``gpuwatch agent`` on a real host: load the config, build the agent, run until SIGTERM.
+
+Exit codes: 0 after a clean stop, 2 for a configuration a person must fix
+(raised as ``UsageError`` with the problems listed). ``--once`` prints one
+scrape's messages as JSON lines and exits, which is how to check a host's
+setup (which GPUs and fields NVML reads, which collectors are healthy)
+without Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agents.config import AgentConfig, ConfigError, load_config
+
+log = logging.getLogger("gpuwatch.agent")
+
+#: Where the agent looks for its config when neither --config nor $GPUWATCH_AGENT_CONFIG names one.
+DEFAULT_CONFIG = Path("/etc/gpuwatch/agent.yaml")
+
+
+class PrintDelivery:
+    """Writes each message as one JSON line to a stream instead of Kafka (``--once``, ``--dry-run``)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.sent = 0
+
+    def send(self, topic: str, key: str, payload: bytes) -> None:
+        self.sent += 1
+        self.stream.write(orjson.dumps({"topic": topic, "key": key, "value": orjson.loads(payload)}).decode() + "\n")
+
+    def pump(self) -> None:
+        self.stream.flush()
+
+    def stats(self) -> dict[str, int]:
+        return {"sent": self.sent}
+
+    def close(self, timeout_s: float = 0.0) -> int:
+        self.stream.flush()
+        return 0
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    path = getattr(args, "config", None) or os.environ.get("GPUWATCH_AGENT_CONFIG")
+    if path:
+        return path
+    return str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None
+
+
+def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
+    from agents.delivery import Delivery
+    from agents.spool import Spool, SpoolError
+
+    try:
+        spool = Spool(cfg.spool_dir, max_bytes=cfg.spool.max_bytes, segment_bytes=cfg.spool.segment_bytes)
+    except SpoolError as e:
+        raise ConfigError(f"spool: {e}; set spool.dir or state_dir to a writable directory") from None
+    return Delivery(kafka_conf, spool, delivery_timeout_s=cfg.kafka.delivery_timeout_s, retry_s=cfg.spool.retry_s)
+
+
+def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = None) -> int:
+    from pipelines.cli import UsageError
+
+    try:
+        cfg = load_config(_config_path(args))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    conf = {**kafka_conf, **cfg.kafka.client_config()}
+    if getattr(args, "bootstrap", None):
+        conf["bootstrap.servers"] = args.bootstrap
+    once = bool(getattr(args, "once", False))
+    from agents.node_agent import NodeAgent
+
+    try:
+        delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    agent = NodeAgent(cfg, delivery, nvml=nvml)
+    stop = threading.Event()
+
+    def _stop(signum, _frame) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if once:
+        # A silent first scrape, so the printed one has rates (bytes/s, CPU %) too.
+        agent.delivery = PrintDelivery(open(os.devnull, "w"))
+        agent.tick()
+        stop.wait(cfg.interval_s)
+        agent.delivery = delivery
+        agent.shutdown()
+        return 0
+    agent.run(stop)
+    return 0
