@@ -1,0 +1,251 @@
+"""The per-node facade the pipeline calls: all detection state for one node, one batch at a time.
+
+``NodeDetectors.observe(batch)`` runs every configured tier over one
+:class:`~schemas.metrics.MetricBatch` and returns an :class:`Observation`: score
+rows for ClickHouse's ``anomaly_scores`` and the :class:`~pipelines.decide.Condition`
+objects that hold *now* for the node (the decide stage's IncidentBook turns
+them into one alert per incident). The object is a plain picklable value: the
+pipeline checkpoints it in a changelog-backed table and a restarted worker
+resumes trained. Nothing here needs Kafka or Faust.
+
+>>> import time
+>>> from schemas.metrics import MetricBatch, MetricSample
+>>> nd = new_node_detectors()
+>>> b = MetricBatch(node="n1", ts=time.time(), samples=[MetricSample(gpu=0, metric="gpu_temp_c", value=60.0)])
+>>> obs = nd.observe(b)
+>>> obs.conditions   # nothing is warm yet, so nothing is reported
+[]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipelines.decide.condition import Condition
+from pipelines.detect.config import AlertSpec, DetectionConfig
+from pipelines.detect.engine_tiers import NodeTierSteps
+from pipelines.detect.evidence import evidence, metrics_query
+from pipelines.detect.observation import SCORE_COLUMNS, JobSummary, Observation
+from pipelines.detect.robust_zscore import SERIES_PARAMS, RobustZScore
+from schemas.alerts import Evidence, alert_fingerprint
+
+__all__ = ["SCORE_COLUMNS", "JobSummary", "NodeDetectors", "Observation", "new_node_detectors"]
+
+class NodeDetectors(NodeTierSteps):
+    """All detection state for one node. Picklable; see the module docstring.
+
+    Tier 1 is here; the other tiers' steps are in :mod:`pipelines.detect.engine_tiers`.
+    """
+
+    def __init__(self, config: DetectionConfig | None = None, node: str | None = None) -> None:
+        self.config = config if config is not None else DetectionConfig.default()
+        self.node = node
+        cfg = self.config
+        self._tier1_setup()
+        self._counters: dict[tuple[int, str], tuple[float, float]] = {}
+        on = lambda s: s is not None and s.enabled  # noqa: E731
+        self._straggler = cfg.straggler.build() if on(cfg.straggler) else None
+        self._hotspot = cfg.hotspot.build() if on(cfg.hotspot) else None
+        self._gpu_absence = cfg.gpu_absence.build() if on(cfg.gpu_absence) else None
+        self._multi: dict[int, object] = {}
+        self._multi_verdict: dict[int, tuple[float, float, bool, list]] = {}
+        self._jobs: dict[str, list] = {}          # job -> [JobHealth, last seen ts]
+        self._exhaust: dict[tuple[str, int], object] = {}
+        self._onset: dict[str, float] = {}        # condition fingerprint -> first ts reported
+        self._ticks = 0
+        self._last_ts: float | None = None
+
+    # -- the one entry point ---------------------------------------------------------------
+    def observe(self, batch) -> Observation:
+        """Score one batch, learn from it, and report what holds now. Batches must come in time order."""
+        ts = float(batch.ts)
+        if self._last_ts is not None and ts <= self._last_ts:
+            return Observation(fresh=False)
+        self._last_ts = ts
+        self._ticks += 1
+        self.node = batch.node
+        gpus: dict[int, dict[str, float]] = {}
+        gpu_job: dict[int, str] = {}
+        jobs: dict[str, dict[str, float]] = {}
+        for s in batch.samples:
+            if s.gpu < 0 and s.metric.startswith("job_"):
+                jobs.setdefault(s.labels.get("job", "") if s.labels else "", {})[s.metric] = s.value
+                continue
+            d = gpus.get(s.gpu)
+            if d is None:
+                d = gpus[s.gpu] = {}
+            d[s.metric] = s.value
+            if s.labels and s.gpu >= 0:
+                job = s.labels.get("job")
+                if job:
+                    gpu_job[s.gpu] = job
+        out = Observation()
+        self._seen_fps: set[str] = set()
+        self._tier1(ts, gpus, out)
+        self._peers(ts, gpus, out)
+        self._job_health(ts, jobs, out)
+        self._exhaustion(ts, gpus, out)
+        self._multivariate(ts, gpus, out)
+        self._absence(ts, gpus, out)
+        self._summaries(ts, gpus, gpu_job, jobs, out)
+        self._onset = {fp: t for fp, t in self._onset.items() if fp in self._seen_fps}
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _condition(self, spec: AlertSpec, labels: dict[str, str], ts: float, source: str,
+                   ev: list[Evidence], gpus: list[int] | None, metrics: list[str],
+                   annotations: dict[str, str], severity: str | None = None) -> Condition:
+        fp = alert_fingerprint({"alertname": spec.alertname, **labels})
+        onset = self._onset.setdefault(fp, ts)
+        self._seen_fps.add(fp)
+        query = metrics_query(self.config.database, self.node, gpus, metrics,
+                              onset - self.config.evidence_lookback_s, ts + 1.0)
+        return Condition(alertname=spec.alertname, labels=labels, ts=ts, severity=severity or spec.severity,
+                         for_s=spec.for_s, keep_firing_for_s=spec.keep_firing_for_s, annotations=annotations,
+                         evidence=ev[:32], evidence_query=query, source=source, node=self.node)
+
+    def _rows(self, out: Observation, ts: float, gpu: int, detector: str, subjects: dict[str, float],
+              threshold: float, warm: bool) -> None:
+        mode = self.config.score_rows
+        if mode == "none" or not subjects:
+            return
+        top = max(subjects, key=subjects.get)
+        for subj, s in subjects.items():
+            anom = int(warm and s >= threshold)
+            if mode == "all" or subj == top or anom:
+                out.scores.append((ts, self.node, gpu, detector, subj, float(s),
+                                   float(threshold) if math.isfinite(threshold) else -1.0, anom))
+
+    # -- tier 1 ----------------------------------------------------------------------------
+    def _tier1_setup(self) -> None:
+        """Families scored by robust_zscore share banks (one numpy call per bank per tick)."""
+        self._banks: list[RobustZScore] = []
+        bank_of: dict[tuple, int] = {}
+        self._others: dict[str, object] = {}
+        self._metric_info: dict[str, tuple] = {}  # metric -> (family, bank or -1, series params, counter)
+        for name, fam in self.config.families.items():
+            if not fam.enabled:
+                continue
+            if fam.detector == RobustZScore.name:
+                shared = {k: v for k, v in fam.params.items() if k not in SERIES_PARAMS}
+                key = tuple(sorted(shared.items()))
+                if key not in bank_of:
+                    bank_of[key] = len(self._banks)
+                    self._banks.append(RobustZScore(**shared))
+                bank = bank_of[key]
+                series = {k: v for k, v in fam.params.items() if k in SERIES_PARAMS}
+            else:
+                self._others[name] = fam.build()
+                bank, series = -1, {}
+            for m in fam.metrics:
+                self._metric_info[m] = (name, bank, series, fam.counter)
+        self._slot_of: dict[tuple[int, str], tuple[int, int]] = {}
+
+    def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
+        info = self._metric_info
+        counters = self._counters
+        slot_of = self._slot_of
+        nb = len(self._banks)
+        idx: list[list[int]] = [[] for _ in range(nb)]
+        vals: list[list[float]] = [[] for _ in range(nb)]
+        keys: list[list[tuple[int, str]]] = [[] for _ in range(nb)]
+        others: dict[str, dict[str, float]] = {}
+        for g, metrics in gpus.items():
+            for m, v in metrics.items():
+                mi = info.get(m)
+                if mi is None:
+                    continue
+                fam, bank, series, counter = mi
+                if counter:
+                    prev = counters.get((g, m))
+                    counters[(g, m)] = (v, ts)
+                    if prev is None or ts <= prev[1]:
+                        continue
+                    v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
+                if bank < 0:
+                    others.setdefault(fam, {})[f"{g}/{m}"] = v
+                    continue
+                s = slot_of.get((g, m))
+                if s is None:
+                    s = slot_of[(g, m)] = (bank, int(self._banks[bank].slots([(g, m)], series)[0]))
+                idx[bank].append(s[1])
+                vals[bank].append(v)
+                keys[bank].append((g, m))
+        self._t1 = []  # this tick's (keys, values, baselines, z), for evidence
+        rows = self.config.score_rows
+        for b, det in enumerate(self._banks):
+            if not idx[b]:
+                continue
+            ix = np.array(idx[b], dtype=np.intp)
+            values = np.array(vals[b])
+            base = det.baseline(ix)
+            z = det.step(ix, values, ts)
+            thr = det.thresholds(ix)
+            anom = det.series_warm(ix) & (z >= thr)
+            self._t1.append((keys[b], values, base, z))
+            self._tier1_verdicts(ts, keys[b], values, base, z, thr, anom, det.name, rows, out)
+        for fam, x in others.items():
+            det = self._others[fam]
+            sc = det.score_many(x, ts)
+            det.learn_one(x, ts)
+            k = [(int(key.partition("/")[0]), key.partition("/")[2]) for key in x]
+            z = np.array([sc.get(key, 0.0) for key in x])
+            thr = np.full(len(z), det.threshold)
+            self._tier1_verdicts(ts, k, np.array(list(x.values())), np.full(len(z), np.nan), z, thr,
+                                 det.warm & (z >= thr), det.name, rows, out)
+
+    def _tier1_verdicts(self, ts, keys, values, base, z, thr, anom, detector, rows, out) -> None:
+        if rows != "none":
+            gpu = np.fromiter((k[0] for k in keys), np.int64, len(keys))
+            order = np.lexsort((-z, gpu))
+            _, first = np.unique(gpu[order], return_index=True)
+            pick = set(order[first].tolist())
+            if rows == "all":
+                pick = range(len(keys))
+            else:
+                pick |= set(np.flatnonzero(anom).tolist())
+            for i in sorted(pick):
+                out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], float(z[i]), float(thr[i]),
+                                   int(anom[i])))
+        hits = np.flatnonzero(anom).tolist()
+        if not hits:
+            return
+        fams = self.config.families
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i in hits:
+            fam = self._metric_info[keys[i][1]][0]
+            if fams[fam].alert is not None:
+                groups.setdefault((keys[i][0], fam), []).append(i)
+        for (g, fam), ids in groups.items():
+            ids.sort(key=lambda i: -z[i])
+            counter = fams[fam].counter
+            ev = [evidence(keys[i][1], values[i], base[i], z[i],
+                           f"{'per-second rate; ' if counter else ''}z-score vs EWMA baseline") for i in ids]
+            worst = keys[ids[0]][1]
+            ann = {"summary": f"{worst}{' rate' if counter else ''} on GPU {g} of {self.node} is "
+                              f"{z[ids[0]]:.0f} scales above normal", "family": fam}
+            out.conditions.append(self._condition(fams[fam].alert, {"node": self.node, "gpu": str(g)}, ts,
+                                                  detector, ev, [g], [keys[i][1] for i in ids], ann))
+
+    def _top_series(self, gpu: int, n: int = 3) -> list[Evidence]:
+        """The tier-1 series of ``gpu`` furthest from their baselines this tick, as evidence."""
+        found = []
+        for fkeys, values, base, z in getattr(self, "_t1", []):
+            for i, (g, m) in enumerate(fkeys):
+                if g == gpu and z[i] > 0:
+                    found.append((float(z[i]), m, values[i], base[i]))
+        found.sort(reverse=True)
+        return [evidence(m, v, b, zi, "z-score vs EWMA baseline") for zi, m, v, b in found[:n]]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for tick_local in ("_t1", "_seen_fps"):
+            state.pop(tick_local, None)
+        return state
+
+
+def new_node_detectors(config: DetectionConfig | None = None, node: str | None = None) -> NodeDetectors:
+    """A fresh, untrained :class:`NodeDetectors` (the default config if none is given)."""
+    return NodeDetectors(config, node)

@@ -1,0 +1,143 @@
+"""Tier 3: judge each member of a peer group (GPUs of a node, nodes of a job) against the others.
+
+Peers share load, so comparing them cancels what moves them all at once: a job
+starting, the diurnal curve, a cooler night. What is left is the member that
+does not follow: a GPU much hotter than its neighbours, a node slower than the
+rest of its job.
+
+Each tick, a member's *residual* is its value minus the group median, minus a
+learned *offset* (a GPU that always runs 2 °C warmer because of its slot in the
+chassis is not news). The residual is scaled by the larger of the learned
+typical residual, the group's spread (1.4826 x MAD) this tick, and a floor.
+Flagged members are not learned from.
+
+>>> d = PeerGroup(direction="high", min_scale=1.0, warmup=5)
+>>> for i in range(20):
+...     d.learn_one({"0": 60.0, "1": 61.0, "2": 60.5, "3": 59.5})
+>>> s = d.score_many({"0": 60.0, "1": 61.0, "2": 72.0, "3": 59.5})
+>>> s["2"] > d.threshold > s["0"]
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+from pipelines.detect.base import Detector, Features, register
+
+_SIGMA_PER_MAD = 1.4826
+
+
+def median(vals) -> float:
+    """Median of a small collection (faster than ``statistics.median`` for a node's 8 GPUs)."""
+    s = sorted(vals)
+    h = len(s) // 2
+    return s[h] if len(s) % 2 else 0.5 * (s[h - 1] + s[h])
+_SIGMA_PER_MEAN_ABS = 1.2533
+
+
+@register
+class PeerGroup(Detector):
+    """Robust deviation of each member from its peers' median.
+
+    Parameters
+    ----------
+    direction: ``high`` (hotter than peers), ``low`` (slower) or ``both``.
+    threshold_z: deviation, in scales, at or above which a member is anomalous.
+    min_scale, rel_scale: floor of the scale, absolute and as a fraction of |median|.
+    alpha: learning rate of per-member offsets and of the typical residual.
+    min_members: fewer members than this and nobody is judged.
+    busy_floor: judge only while the group median is at least this (None: always).
+    warmup: ticks of learning before scores count.
+    seed: unused (deterministic), kept for the shared contract.
+    """
+
+    name = "peer_group"
+
+    def __init__(self, direction: str = "both", threshold_z: float = 6.0, min_scale: float = 1.0,
+                 rel_scale: float = 0.0, alpha: float = 0.01, min_members: int = 3,
+                 busy_floor: float | None = None, warmup: int = 60, seed: int = 0) -> None:
+        if direction not in ("high", "low", "both"):
+            raise ValueError(f"direction must be 'high', 'low' or 'both', not {direction!r}")
+        if min_members < 3:
+            raise ValueError("min_members must be at least 3: with two peers nobody can say which one is odd")
+        self.direction = direction
+        self.threshold_z = threshold_z
+        self.min_scale = min_scale
+        self.rel_scale = rel_scale
+        self.alpha = alpha
+        self.min_members = min_members
+        self.busy_floor = busy_floor
+        self.warmup = warmup
+        self.seed = seed
+        self._offset: dict[str, float] = {}
+        self._noise = 0.0
+        self._ticks = 0
+
+    def _residuals(self, x: Features) -> tuple[dict[str, float], float, float] | None:
+        """Residual per member, group median and scale; None when the group cannot be judged."""
+        vals = {k: float(v) for k, v in x.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        if len(vals) < self.min_members:
+            return None
+        med = median(vals.values())
+        if self.busy_floor is not None and med < self.busy_floor:
+            return None
+        mad = median(abs(v - med) for v in vals.values())
+        off = self._offset
+        resid = {k: v - med - off.get(k, 0.0) for k, v in vals.items()}
+        scale = max(self.min_scale, self.rel_scale * abs(med), self._noise, _SIGMA_PER_MAD * mad)
+        return resid, med, scale
+
+    def _z(self, r: float, scale: float) -> float:
+        if self.direction == "high":
+            r = max(r, 0.0)
+        elif self.direction == "low":
+            r = max(-r, 0.0)
+        return abs(r) / scale
+
+    def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
+        judged = self._residuals(x)
+        if judged is None:
+            return dict.fromkeys(x, 0.0)
+        resid, _, scale = judged
+        out = dict.fromkeys(x, 0.0)
+        out.update({k: self._z(r, scale) for k, r in resid.items()})
+        return out
+
+    def learn_one(self, x: Features, t: float | None = None) -> None:
+        judged = self._residuals(x)
+        if judged is None:
+            return
+        resid, _, scale = judged
+        warming = self._ticks < self.warmup
+        a = max(self.alpha, 0.1) if warming else self.alpha
+        abs_sum, n = 0.0, 0
+        for k, r in resid.items():
+            if not warming and abs(r) / scale >= self.threshold_z:
+                continue  # an outlier on either side teaches us nothing about normal
+            self._offset[k] = self._offset.get(k, 0.0) + a * r
+            abs_sum += abs(r)
+            n += 1
+        if n:
+            self._noise += a * (_SIGMA_PER_MEAN_ABS * abs_sum / n - self._noise)
+        self._ticks += 1
+
+    def baseline(self, x: Features) -> dict[str, float]:
+        """What each member would read if it behaved like its peers (median plus its usual offset)."""
+        vals = [v for v in x.values() if isinstance(v, (int, float)) and math.isfinite(v)]
+        if not vals:
+            return {}
+        med = median(vals)
+        return {k: med + self._offset.get(k, 0.0) for k in x}
+
+    def forget(self, member: str) -> None:
+        """Drop a member that left the group (a GPU gone, a node moved to another job)."""
+        self._offset.pop(member, None)
+
+    @property
+    def threshold(self) -> float:
+        return self.threshold_z
+
+    @property
+    def warm(self) -> bool:
+        return self._ticks >= self.warmup
