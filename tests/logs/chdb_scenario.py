@@ -1,0 +1,105 @@
+"""The log path against real chDB, run in its own process (chDB allows one data path per process).
+
+Usage: python tests/logs/chdb_scenario.py DATA_DIR  -> prints one JSON object of findings.
+tests/logs/test_store.py runs it once and asserts on what it prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pipelines.decide import IncidentBook  # noqa: E402
+from pipelines.logs.anomalies import LogAnomalySettings  # noqa: E402
+from pipelines.logs.explain import LogExplainer, fleet_templates  # noqa: E402
+from pipelines.logs.processor import LOG_COLUMNS, TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogProcessor  # noqa: E402
+from pipelines.sinks.tables import LOGS, TableSpec  # noqa: E402
+from pipelines.store import Store  # noqa: E402
+from schemas.logs import LogBatch  # noqa: E402
+
+TEMPLATES = TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen"))
+SETTINGS = LogAnomalySettings(warmup_s=600, warmup_lines=500, history_windows=5)
+ROUTINE = ["step {i} loss 2.{i} lr 3e-4", "NCCL INFO Channel 0{j}/0 : 0[0] -> 1[1] via P2P/IPC/read",
+           "worker {w} ready on 10.0.0.{j}"]
+FATAL = "FATAL: parameter server lost contact with rank 12"
+
+
+def lines_at(i: int) -> list[str]:
+    return [t.format(i=i, j=i % 8, w=("alpha", "beta", "gamma")[i % 3]) for t in ROUTINE] * 10
+
+
+def main(data: Path) -> dict:
+    store = Store(f"chdb://{data / 'clickhouse'}")
+    found: dict = {"applied": store.apply_schema()}
+    to_log, to_tpl = LOGS.converter(), TEMPLATES.converter()
+    book, alerts = IncidentBook(), []
+    offset = [0]
+
+    def write(p: LogProcessor, node: str, lines: list[str], ts: float, partition: int = 0, **kw):
+        out = p.process(LogBatch(node=node, records=[
+            {"ts": ts + i * 0.001, "message": m, "labels": {"job": "llm"}, **kw} for i, m in enumerate(lines)]),
+            partition, offset[0])
+        token = f"logs:{partition}:{offset[0]}"
+        store.insert("logs", [to_log(r) for r in out.log_rows], LOG_COLUMNS, dedup_token=token)
+        store.insert(TEMPLATE_TABLE, [to_tpl(r) for r in out.template_rows], TEMPLATE_COLUMNS, dedup_token=token)
+        offset[0] += 1
+        for obs in out.observations:
+            alerts.extend(book.observe(obs.key, obs.ts, obs.conditions, channel="logs"))
+        return out
+
+    t0 = float(int(time.time() - 7200) // 60 * 60)
+    first = LogProcessor(data / "state", worker="w1", anomaly_settings=SETTINGS)
+    second = LogProcessor(data / "state", worker="w2", anomaly_settings=SETTINGS)  # another worker, other nodes
+    for m in range(15):
+        for s in range(0, 60, 15):
+            write(first, "n1", lines_at(m * 4 + s), t0 + m * 60 + s)
+            write(second, "n2", lines_at(m * 4 + s), t0 + m * 60 + s, partition=1)
+    onset = t0 + 15 * 60
+    write(first, "n1", [FATAL], onset - 20)
+    burst = write(first, "n1", ["NCCL INFO Channel 03/0 : 0[0] -> 1[1] via P2P/IPC/read"] * 2000, onset - 10)
+
+    # a replayed batch (same partition and offset) must not count twice
+    before = store.query("SELECT count() FROM gpuwatch.logs").rows[0][0]
+    replay = [to_tpl(r) for r in burst.template_rows]
+    store.insert(TEMPLATE_TABLE, replay, TEMPLATE_COLUMNS, dedup_token=f"logs:0:{offset[0] - 1}")
+    store.insert("logs", [to_log(r) for r in burst.log_rows], LOG_COLUMNS, dedup_token=f"logs:0:{offset[0] - 1}")
+    found["rows_before_replay"] = before
+    found["rows_after_replay"] = store.query("SELECT count() FROM gpuwatch.logs").rows[0][0]
+
+    found["lines_per_template_in_logs"] = {str(t): n for t, n in store.query(
+        "SELECT template_id, count() FROM gpuwatch.logs GROUP BY template_id").rows}
+    found["templates_table"] = {str(t): [text, n] for t, text, n in store.query(
+        "SELECT template_id, text, count FROM gpuwatch.log_templates_current").rows}
+    found["rows_without_template"] = store.query(
+        "SELECT count() FROM gpuwatch.logs WHERE template_id = 0").rows[0][0]
+    found["alerts"] = [[a.alertname, a.status, a.labels.get("node", ""), a.evidence_query] for a in alerts]
+    for a in alerts:  # every evidence query must run
+        store.query(a.evidence_query)
+
+    evidence, query = LogExplainer(store).explain(node="n1", ts=onset)
+    found["explain"] = [[e.metric, e.value, e.detail] for e in evidence]
+    found["explain_query_rows"] = len(store.query(query).rows)
+    job_evidence, _ = LogExplainer(store).explain(job="llm", ts=onset)
+    found["explain_job_metrics"] = [e.metric for e in job_evidence]
+
+    # restart: a new processor on the same state file gives the ids already stored
+    first.close()
+    second.close()
+    restarted = LogProcessor(data / "state", worker="w1", anomaly_settings=SETTINGS)
+    found["restart_ids"] = [str(restarted.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    found["restart_changes"] = [restarted.miner.mine(m).change for m in lines_at(2)[:3]]
+    # a fresh worker seeded from the fleet's templates table lands on the same ids
+    fresh = LogProcessor(None, worker="w9")
+    found["seeded"] = fresh.learn_fleet_templates(fleet_templates(store))
+    found["fresh_ids"] = [str(fresh.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    store.close()
+    return found
+
+
+if __name__ == "__main__":
+    print(orjson.dumps(main(Path(sys.argv[1]))).decode())
