@@ -17,7 +17,14 @@ from schemas.base import WireModel
 
 #: Tables a HistoryRecord may target, each with the columns a row must carry.
 #: Each table's DDL lives in a migration under ``schemas/clickhouse/``.
-HISTORY_TABLES: dict[str, tuple[str, ...]] = {}
+HISTORY_TABLES: dict[str, tuple[str, ...]] = {
+    # Notifier (schemas/clickhouse/003_notify.sql); timestamps are float epoch seconds.
+    "notification_attempts": ("ts", "receiver", "integration", "group_key", "status", "fingerprints",
+                              "alert_count", "attempt", "outcome", "recoverable", "error", "duration_ms"),
+    "silences": ("ts", "silence_id", "action", "matchers", "starts_at", "ends_at", "created_by", "comment"),
+    "alert_acks": ("ts", "fingerprint", "action", "owner", "comment", "starts_at", "alertname", "node",
+                   "labels"),
+}
 
 
 class HistoryRecord(WireModel):

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("kafka", "agent", "pipeline", "notify", "query", "demo")
+COMMANDS = ("kafka", "agent", "pipeline", "notify", "silence", "ack", "query", "logs", "demo", "backtest")
 
 
 class UsageError(Exception):

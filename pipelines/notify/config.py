@@ -1,0 +1,270 @@
+"""The notifier's YAML: Alertmanager's ``route``, ``receivers`` and ``inhibit_rules``.
+
+A file written for Alertmanager mostly works as is::
+
+    global:
+      external_url: https://gpuwatch.example
+    route:
+      receiver: oncall
+      group_by: [alertname, node]
+      group_wait: 30s
+      group_interval: 5m
+      repeat_interval: 4h
+      routes:
+        - matchers: ['severity="critical"']
+          receiver: pager
+          continue: true
+    inhibit_rules:
+      - source_matchers: ['alertname="NodeDown"']
+        target_matchers: ['severity=~"warning|info"']
+        equal: [node]
+    receivers:
+      - name: oncall
+        webhook_configs: [{url: "https://hooks.example/x", hmac_secret: "${HOOK_KEY}"}]
+      - name: pager
+        pagerduty_configs: [{routing_key: "${PD_KEY}"}]
+
+``${VAR}`` in a string is replaced with the environment variable, so secrets
+need not live in the file. Errors name the offending key and never echo values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from pipelines.notify.durations import format_duration, parse_duration
+from pipelines.notify.matchers import Matcher, MatcherError, parse_matchers
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the text says where and how to fix it."""
+
+
+def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """Readable one-line reasons that never include the offending value (it may be a secret)."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _opt_duration(v: Any) -> float | None:
+    return None if v is None else parse_duration(v)
+
+
+class RouteConfig(_Strict):
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    matchers: list[str] = Field(default_factory=list)
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    continue_: bool = Field(default=False, alias="continue")
+    group_wait: float | None = None
+    group_interval: float | None = None
+    repeat_interval: float | None = None
+    routes: list["RouteConfig"] = Field(default_factory=list)
+
+    _dur = field_validator("group_wait", "group_interval", "repeat_interval", mode="before")(_opt_duration)
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _one_string(cls, v: Any) -> Any:
+        return [str(m) for m in parse_matchers(v)] if isinstance(v, str) else v
+
+    def all_matchers(self) -> list[Matcher]:
+        out = parse_matchers(self.matchers)
+        out += [Matcher.create(k, "=", v) for k, v in self.match.items()]
+        out += [Matcher.create(k, "=~", v) for k, v in self.match_re.items()]
+        return out
+
+
+class InhibitRuleConfig(_Strict):
+    source_matchers: list[str] = Field(default_factory=list)
+    target_matchers: list[str] = Field(default_factory=list)
+    source_match: dict[str, str] = Field(default_factory=dict)
+    target_match: dict[str, str] = Field(default_factory=dict)
+    source_match_re: dict[str, str] = Field(default_factory=dict)
+    target_match_re: dict[str, str] = Field(default_factory=dict)
+    equal: list[str] = Field(default_factory=list)
+
+    def sources(self) -> list[Matcher]:
+        return (parse_matchers(self.source_matchers) + [Matcher.create(k, "=", v) for k, v in self.source_match.items()]
+                + [Matcher.create(k, "=~", v) for k, v in self.source_match_re.items()])
+
+    def targets(self) -> list[Matcher]:
+        return (parse_matchers(self.target_matchers) + [Matcher.create(k, "=", v) for k, v in self.target_match.items()]
+                + [Matcher.create(k, "=~", v) for k, v in self.target_match_re.items()])
+
+
+class GlobalConfig(_Strict):
+    external_url: str = ""
+    #: Defaults applied to every route that does not set its own.
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    repeat_interval: float = 4 * 3600.0
+
+    _dur = field_validator("group_wait", "group_interval", "repeat_interval", mode="before")(parse_duration)
+
+
+class ReceiverSpec(BaseModel):
+    """A named receiver and its validated integrations, ``kind -> [config, ...]``."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    name: str
+    integrations: list[tuple[str, Any]]
+
+
+class NotifyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    global_: GlobalConfig = GlobalConfig()
+    route: RouteConfig
+    receivers: list[ReceiverSpec]
+    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"receivers: {', '.join(r.name for r in self.receivers)}"]
+
+        def walk(r: RouteConfig, depth: int, inherited: dict) -> None:
+            opts = {k: getattr(r, k) if getattr(r, k) is not None else inherited[k] for k in inherited}
+            ms = ", ".join(str(m) for m in r.all_matchers()) or "*"
+            lines.append("  " * depth + f"- {{{ms}}} -> {opts['receiver']} group_by={opts['group_by']} "
+                         f"wait={format_duration(opts['group_wait'])} "
+                         f"interval={format_duration(opts['group_interval'])} "
+                         f"repeat={format_duration(opts['repeat_interval'])}"
+                         + (" continue" if r.continue_ else ""))
+            for child in r.routes:
+                walk(child, depth + 1, opts)
+
+        g = self.global_
+        walk(self.route, 0, {"receiver": self.route.receiver, "group_by": self.route.group_by or [],
+                             "group_wait": g.group_wait, "group_interval": g.group_interval,
+                             "repeat_interval": g.repeat_interval})
+        lines.append(f"inhibit_rules: {len(self.inhibit_rules)}")
+        return "\n".join(lines)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(obj: Any, path: str = "") -> Any:
+    if isinstance(obj, str):
+        def sub(m: re.Match) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{path or 'config'}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, obj)
+    if isinstance(obj, list):
+        return [_expand_env(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else str(k)) for k, v in obj.items()}
+    return obj
+
+
+def parse_config(doc: dict) -> NotifyConfig:
+    """Validate a config document (already loaded from YAML)."""
+    from pipelines.notify.receivers import PLUGINS
+
+    if not isinstance(doc, dict):
+        raise ConfigError("the notify config must be a YAML mapping with route and receivers")
+    unknown = set(doc) - {"global", "route", "receivers", "inhibit_rules", "templates"}
+    if unknown:
+        raise ConfigError(f"unknown top-level keys {sorted(unknown)}; expected global, route, receivers, "
+                          "inhibit_rules")
+    doc = _expand_env(doc)
+    try:
+        glob = GlobalConfig.model_validate(doc.get("global") or {})
+        route = RouteConfig.model_validate(doc.get("route") or {})
+        rules = [InhibitRuleConfig.model_validate(r) for r in doc.get("inhibit_rules") or []]
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(e)) from None
+    except (MatcherError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    receivers: list[ReceiverSpec] = []
+    for i, rdoc in enumerate(doc.get("receivers") or []):
+        if not isinstance(rdoc, dict) or not rdoc.get("name"):
+            raise ConfigError(f"receivers[{i}]: every receiver needs a name")
+        name = str(rdoc["name"])
+        integrations: list[tuple[str, Any]] = []
+        for key, items in rdoc.items():
+            if key == "name":
+                continue
+            kind = key.removesuffix("_configs")
+            if not key.endswith("_configs") or kind not in PLUGINS:
+                raise ConfigError(f"receivers[{i}] ({name}): unknown key {key!r}; known: "
+                                  f"{', '.join(sorted(k + '_configs' for k in PLUGINS))}")
+            for j, item in enumerate(items or []):
+                try:
+                    integrations.append((kind, PLUGINS[kind].config_model.model_validate(item or {})))
+                except ValidationError as e:
+                    raise ConfigError(describe_validation_error(e, f"receivers[{i}] ({name}).{key}[{j}]")) from None
+        receivers.append(ReceiverSpec(name=name, integrations=integrations))
+    names = [r.name for r in receivers]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"receiver names must be unique; repeated: {sorted(dupes)}")
+    if not route.receiver:
+        raise ConfigError("route: the top-level route needs a receiver (the default for unmatched alerts)")
+    if route.all_matchers():
+        raise ConfigError("route: the top-level route must not have matchers (it catches every alert)")
+
+    def check(r: RouteConfig, where: str) -> None:
+        try:
+            r.all_matchers()
+        except MatcherError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if r.receiver and r.receiver not in names:
+            raise ConfigError(f"{where}: receiver {r.receiver!r} is not defined under receivers "
+                              f"(defined: {', '.join(names) or 'none'})")
+        for k, child in enumerate(r.routes):
+            check(child, f"{where}.routes[{k}]")
+
+    check(route, "route")
+    for k, rule in enumerate(rules):
+        try:
+            if not rule.targets():
+                raise ConfigError(f"inhibit_rules[{k}]: target_matchers are required (else it mutes everything)")
+            rule.sources()
+        except MatcherError as e:
+            raise ConfigError(f"inhibit_rules[{k}]: {e}") from None
+    return NotifyConfig(global_=glob, route=route, receivers=receivers, inhibit_rules=rules)
+
+
+def load_config(path: str | Path) -> NotifyConfig:
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read notify config {p}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"notify config {p} is not valid YAML: {e}") from None
+    try:
+        return parse_config(doc)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def quick_config(webhooks: list[str], secret: SecretStr | str | None = None, group_wait: str | None = None,
+                 group_interval: str | None = None, external_url: str = "") -> NotifyConfig:
+    """The zero-config demo: every alert, one notification each, to the webhooks and the log."""
+    key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    hooks = [{"url": u, **({"hmac_secret": key} if key else {})} for u in webhooks]
+    return parse_config({
+        "global": {"external_url": external_url},
+        "route": {"receiver": "default", "group_by": ["..."],
+                  "group_wait": group_wait if group_wait is not None else "0s",
+                  "group_interval": group_interval if group_interval is not None else "1s",
+                  "repeat_interval": "4h"},
+        "receivers": [{"name": "default", "webhook_configs": hooks, "log_configs": [{}]}],
+    })

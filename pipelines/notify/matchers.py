@@ -1,0 +1,118 @@
+"""Label matchers, as Alertmanager writes them: ``name="value"``, ``!=``, ``=~``, ``!~``.
+
+Regexes are anchored (they must match the whole value), and a missing label
+reads as the empty string, exactly as in Alertmanager.
+
+>>> m = Matcher.parse('node=~"gpu-0[12]"')
+>>> m.matches({"node": "gpu-01"}), m.matches({"node": "gpu-013"})
+(True, False)
+>>> Matcher.parse("severity!=info").matches({})
+True
+>>> str(Matcher.parse('alertname = "GpuHot"'))
+'alertname="GpuHot"'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Op = Literal["=", "!=", "=~", "!~"]
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
+
+
+class MatcherError(ValueError):
+    """A matcher that cannot be parsed or whose regex does not compile."""
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        body = raw[1:-1]
+        return re.sub(r'\\(["\\n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), body)
+    return raw
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    op: Op
+    value: str
+    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def create(cls, name: str, op: Op, value: str) -> "Matcher":
+        regex = None
+        if op in ("=~", "!~"):
+            try:
+                regex = re.compile(f"(?:{value})", re.S)
+            except re.error as e:
+                raise MatcherError(f"matcher {name}{op}{value!r}: bad regular expression: {e}") from None
+        return cls(name, op, value, regex)
+
+    @classmethod
+    def parse(cls, text: str) -> "Matcher":
+        m = _MATCHER.match(text)
+        if not m:
+            raise MatcherError(f'cannot parse matcher {text!r}; write it as name="value", name!="value", '
+                               f'name=~"regex" or name!~"regex"')
+        return cls.create(m.group(1), m.group(2), _unquote(m.group(3)))  # type: ignore[arg-type]
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        v = labels.get(self.name, "")
+        if self.op == "=":
+            return v == self.value
+        if self.op == "!=":
+            return v != self.value
+        hit = self._regex.fullmatch(v) is not None  # type: ignore[union-attr]
+        return hit if self.op == "=~" else not hit
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.op}"{escaped}"'
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "value": self.value, "isRegex": self.op in ("=~", "!~"),
+                "isEqual": self.op in ("=", "=~")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Matcher":
+        """Alertmanager API form: ``{"name", "value", "isRegex", "isEqual"}``."""
+        regex, equal = bool(d.get("isRegex", False)), bool(d.get("isEqual", True))
+        op: Op = ("=~" if equal else "!~") if regex else ("=" if equal else "!=")
+        return cls.create(str(d["name"]), op, str(d["value"]))
+
+
+def parse_matchers(items: Iterable[str] | str) -> list[Matcher]:
+    """Parse a list of matcher strings, or one ``{a="b", c=~"d"}`` / ``a=b,c=d`` string."""
+    if isinstance(items, str):
+        body = items.strip()
+        if body.startswith("{") and body.endswith("}"):
+            body = body[1:-1]
+        items = _split_top_level(body)
+    return [Matcher.parse(i) for i in items if i.strip()]
+
+
+def _split_top_level(body: str) -> list[str]:
+    parts, cur, quoted, esc = [], [], False, False
+    for ch in body:
+        if esc:
+            cur.append(ch)
+            esc = False
+        elif ch == "\\":
+            cur.append(ch)
+            esc = True
+        elif ch == '"':
+            cur.append(ch)
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def matches_all(matchers: Iterable[Matcher], labels: dict[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)

@@ -1,0 +1,141 @@
+"""Inhibition, silences and acks, end to end through the stages to a real HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from notify_helpers import ServiceHarness, make_event, webhook_config
+
+from pipelines.notify.acks import AckError
+from pipelines.notify.matchers import parse_matchers
+from pipelines.notify.silences import SilenceError
+
+
+def _alerts(rec) -> list[tuple[str, str, str]]:
+    return sorted((a["labels"]["alertname"], a["labels"]["node"], a["status"]) for a in rec.json()["alerts"])
+
+
+def test_inhibition_mutes_targets_with_equal_labels_until_the_source_resolves(http_receiver, tmp_path):
+    hook = http_receiver()
+    cfg = webhook_config(hook.url(), group_by=["alertname", "node"], group_wait="0.2s", group_interval="0.4s")
+    cfg["inhibit_rules"] = [{"source_matchers": ['alertname="NodeDown"'],
+                             "target_matchers": ['severity=~"warning|info"'], "equal": ["node"]}]
+
+    async def scenario():
+        h = ServiceHarness(cfg, tmp_path)
+        down = make_event(alertname="NodeDown", severity="critical", node="n1")
+        h.ingest(down, make_event(node="n1"), make_event(node="n2"))
+        await asyncio.sleep(0.8)
+        sent_while_down = sorted(x for r in hook.received for x in _alerts(r))
+        h.ingest(make_event("resolved", alertname="NodeDown", severity="critical", node="n1",
+                            starts_at=down.starts_at))
+        await asyncio.sleep(0.9)
+        await h.close()
+        return sent_while_down, h.service.metrics.muted.labels("inhibited")._value.get()
+
+    sent_while_down, inhibited = asyncio.run(scenario())
+    assert sent_while_down == [("GpuHot", "n2", "firing"), ("NodeDown", "n1", "firing")]
+    later = sorted(x for r in hook.received for x in _alerts(r))
+    assert ("GpuHot", "n1", "firing") in later and ("NodeDown", "n1", "resolved") in later
+    assert inhibited >= 1
+
+
+def test_silence_mutes_only_what_it_matches_and_expiry_releases_it(http_receiver, tmp_path):
+    hook = http_receiver()
+
+    async def scenario():
+        h = ServiceHarness(webhook_config(hook.url(), group_by=["node"]), tmp_path)
+        s = h.service.create_silence(parse_matchers(['node=~"n1|n9"']), time.time() + 60, "alice", "reboot")
+        h.ingest(make_event(node="n1"), make_event(node="n2"))
+        await asyncio.sleep(1.0)
+        during = [_alerts(r) for r in hook.received]
+        h.service.expire_silence(s.id)
+        await asyncio.sleep(0.6)
+        await h.close()
+        return during, h.history.rows("silences")
+
+    during, rows = asyncio.run(scenario())
+    assert during == [[("GpuHot", "n2", "firing")]]
+    assert [_alerts(r) for r in hook.received][1:] == [[("GpuHot", "n1", "firing")]]
+    assert [r["action"] for r in rows] == ["created", "expired"]
+    assert rows[0]["created_by"] == "alice" and rows[0]["matchers"] == 'node=~"n1|n9"'
+
+
+def test_ack_stops_repeats_but_resolution_still_notifies(http_receiver, tmp_path):
+    hook = http_receiver()
+    cfg = webhook_config(hook.url(), group_wait="0.1s", group_interval="0.3s", repeat_interval="0.6s")
+
+    async def scenario():
+        h = ServiceHarness(cfg, tmp_path)
+        ev = make_event(node="n1")
+        h.ingest(ev)
+        await asyncio.sleep(0.35)
+        assert len(hook.received) == 1
+        h.service.ack(ev.fingerprint, "bob", "on it")
+        await asyncio.sleep(1.6)  # several repeat intervals
+        after_ack = len(hook.received)
+        h.service.unack(ev.fingerprint, "bob")
+        await asyncio.sleep(0.9)
+        after_unack = len(hook.received)
+        h.service.ack(ev.fingerprint, "carol")
+        await asyncio.sleep(0.2)
+        mark = len(hook.received)
+        h.ingest(make_event("resolved", node="n1", starts_at=ev.starts_at))
+        await asyncio.sleep(0.6)
+        await h.close()
+        return after_ack, after_unack, mark, h.history.rows("alert_acks")
+
+    after_ack, after_unack, mark, rows = asyncio.run(scenario())
+    assert after_ack == 1                 # no repeats while acknowledged
+    assert after_unack >= 2               # repeats resume once unacked
+    assert [r.json()["status"] for r in hook.received[mark:]] == ["resolved"]
+    assert [(r["action"], r["owner"]) for r in rows] == [("ack", "bob"), ("unack", "bob"), ("ack", "carol")]
+    assert rows[0]["alertname"] == "GpuHot" and rows[0]["node"] == "n1" and rows[0]["starts_at"] > 0
+
+
+def test_ack_and_silence_refuse_bad_requests(tmp_path):
+    async def scenario():
+        h = ServiceHarness(webhook_config("http://127.0.0.1:9/x"), tmp_path)
+        try:
+            with pytest.raises(AckError, match="no firing alert"):
+                h.service.ack("0" * 16, "bob")
+            ev = make_event(node="n1")
+            h.ingest(ev)
+            with pytest.raises(AckError, match="owner"):
+                h.service.ack(ev.fingerprint, " ")
+            with pytest.raises(SilenceError, match="every alert"):
+                h.service.create_silence(parse_matchers(['node=~".*"']), time.time() + 60, "a", "b")
+            with pytest.raises(SilenceError, match="comment"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "a", "")
+            with pytest.raises(SilenceError, match="future"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() - 1, "a", "b")
+        finally:
+            await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_refire_after_resolution_is_a_new_unacked_incident(http_receiver, tmp_path):
+    hook = http_receiver()
+    cfg = webhook_config(hook.url(), group_wait="0.1s", group_interval="0.3s")
+
+    async def scenario():
+        h = ServiceHarness(cfg, tmp_path)
+        ev = make_event(node="n1")
+        h.ingest(ev)
+        await asyncio.sleep(0.3)
+        h.service.ack(ev.fingerprint, "bob")
+        h.ingest(make_event("resolved", node="n1", starts_at=ev.starts_at))
+        await asyncio.sleep(0.7)
+        again = make_event(node="n1", starts_at=time.time())
+        h.ingest(again)
+        await asyncio.sleep(0.5)
+        view = h.service.alerts_view()
+        await h.close()
+        return view
+
+    view = asyncio.run(scenario())
+    assert [r.json()["status"] for r in hook.received] == ["firing", "resolved", "firing"]
+    assert view[0]["acked_by"] == ""
