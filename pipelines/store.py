@@ -38,12 +38,14 @@ def check_read_only(sql: str) -> str:
 
     >>> check_read_only("SELECT 1")
     'SELECT 1'
+    >>> check_read_only("-- mean time to acknowledge\\nSELECT 1")
+    'SELECT 1'
     >>> check_read_only("DROP TABLE x")
     Traceback (most recent call last):
     ...
     pipelines.store.ReadOnlyViolation: only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed
     """
-    stripped = sql.strip().rstrip(";").strip()
+    stripped = _strip_comments(sql).strip().rstrip(";").strip()
     if not stripped:
         raise ReadOnlyViolation("empty query")
     if ";" in _strip_literals(stripped):
@@ -52,6 +54,15 @@ def check_read_only(sql: str) -> str:
         raise ReadOnlyViolation(
             "only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed")
     return stripped
+
+
+def _strip_comments(sql: str) -> str:
+    """Leading ``--`` and ``/* */`` comments; a query file may open with a comment."""
+    prev = None
+    while prev != sql:
+        prev = sql
+        sql = re.sub(r"^\s*(--[^\n]*(\n|$)|/\*.*?\*/)", "", sql, flags=re.S)
+    return sql
 
 
 def _strip_literals(sql: str) -> str:

@@ -13,7 +13,7 @@ the dead-letter topic.
 >>> decode(b"{not json", MetricBatch)
 Traceback (most recent call last):
 ...
-schemas.codec.SchemaError: invalid JSON: unexpected character: line 1 column 2 (char 1)
+schemas.codec.SchemaError: invalid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)
 """
 
 from __future__ import annotations

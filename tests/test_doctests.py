@@ -1,0 +1,20 @@
+"""The examples in docstrings are part of the documentation: they must stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "schemas.alerts", "schemas.codec", "schemas.logs", "schemas.metrics", "pipelines.settings",
+    "pipelines.store", "pipelines.decide.incidents", "pipelines.transforms.aggregate", "pipelines.transforms.rules",
+    "agents.simulator",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
