@@ -1,13 +1,16 @@
 """The gpuwatch pipeline on one page: topics in, processors, sinks out. No logic here.
 
-    metrics  --> MetricsProcessor  --> metrics_raw, features_1m, anomaly_scores
-    events   --> EventsProcessor   --> node_events           \\
-    heartbeats -> HeartbeatsProcessor -> heartbeats           >-> incidents -> alerts topic + alerts table
+    metrics    -> MetricsProcessor    -> metrics_raw, features_1m, anomaly_scores  \\
+    events     -> EventsProcessor     -> node_events                                \\
+    logs       -> LogsProcessor       -> logs, log_templates (+ events)              >-> incidents -> alerts topic
+    heartbeats -> HeartbeatsProcessor -> heartbeats (+ absence timer)               /        + alerts table
     notifications -> HistoryProcessor -> notify history tables
-    bad input of any topic --> dead-letter topic, with the reason
+    bad input of any topic -> dead-letter topic, with the reason
 
 Every processor consumes with acks off; the flush timer stores the sink's
-batch and only then acks what it made durable (pipelines/commit.py).
+batch and only then acks what it made durable (pipelines/commit.py). Incident
+books and detector state are checkpointed in changelog-backed Faust tables, so
+a restarted worker resumes trained and does not alert twice.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import time
+import zlib
 from typing import Any
 
 import faust
@@ -23,50 +28,56 @@ from pipelines import web
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
+from pipelines.detect import new_node_detectors
+from pipelines.detect.config import DetectionConfig
+from pipelines.detect.node_absence import NodeAbsence
+from pipelines.logs import TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogExplainer, LogProcessor, fleet_templates
 from pipelines.processors.events import EventsProcessor
 from pipelines.processors.heartbeats import HeartbeatsProcessor
 from pipelines.processors.history import HistoryProcessor
+from pipelines.processors.logs import LogsProcessor
 from pipelines.processors.metrics import MetricsProcessor
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.sinks.tables import TableSpec
 from pipelines.store import ChdbOwner, Store, chdb_path, is_chdb
 from pipelines.transforms.aggregate import TumblingWindows
 from pipelines.transforms.rules import RuleSet
-from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, METRICS, NOTIFICATIONS
+from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
 log = logging.getLogger("gpuwatch.pipeline")
+
+
+def _freeze(obj: Any) -> bytes:
+    return zlib.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _thaw(raw: bytes | None) -> Any:
+    return pickle.loads(zlib.decompress(raw)) if raw else None
 
 
 def create_app(settings: PipelineSettings) -> faust.App:
     store = Store(settings.dsn(), settings.clickhouse_database)
     store.apply_schema()
     app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(settings.home / "faust"),
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_replication_factor=1,
-        topic_partitions=METRICS.partitions,
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_bind=settings.web_host,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
+        settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
+        datadir=str(settings.home / "faust"), key_serializer="raw", value_serializer="raw",
+        topic_replication_factor=1, topic_partitions=METRICS.partitions, broker_commit_interval=1.0,
+        stream_wait_empty=False, web_host=settings.web_host, web_port=settings.web_port, web_bind=settings.web_host,
+        consumer_auto_offset_reset="earliest", producer_acks=-1, producer_max_request_size=4_000_000,
         logging_config=None,
     )
     topic = settings.topic
     metrics_t = app.topic(topic(METRICS.name), partitions=METRICS.partitions)
     events_t = app.topic(topic(EVENTS.name), partitions=EVENTS.partitions)
+    logs_t = app.topic(topic(LOGS.name), partitions=LOGS.partitions)
     heartbeats_t = app.topic(topic(HEARTBEATS.name), partitions=HEARTBEATS.partitions)
     history_t = app.topic(topic(NOTIFICATIONS.name), partitions=NOTIFICATIONS.partitions)
     alerts_t = app.topic(topic(ALERTS.name), partitions=ALERTS.partitions, internal=False)
     dlq_t = app.topic(topic(DEADLETTER.name), partitions=DEADLETTER.partitions, internal=False)
-    # Values are pickled IncidentBooks (bytes), so the table needs no codec of its own.
+    # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
     incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
         return await alerts_t.send(key=key, value=value)
@@ -76,33 +87,50 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
     sink = ClickHouseSink(store, max_rows=settings.flush_max_rows, max_age_s=settings.flush_interval_s,
                           max_buffered_rows=settings.max_buffered_rows)
+    sink.register(TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen")))
     ctx = PipelineContext(
         settings=settings, sink=sink,
         windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
                                 written_upto=sink.last_window),
         rules=RuleSet.from_file(settings.rules_file, database=settings.clickhouse_database),
-        ledger=AckLedger(_ack),
-        send_alert=send_alert, send_dead_letter=send_dead_letter, metrics_topic=metrics_t.get_topic_name(),
+        ledger=AckLedger(_ack), send_alert=send_alert, send_dead_letter=send_dead_letter,
+        metrics_topic=metrics_t.get_topic_name(), explainer=LogExplainer(store),
     )
+    detection = DetectionConfig.from_yaml(settings.detection_file) if settings.detection_file else DetectionConfig.default()
 
     def restore_book(node: str) -> IncidentBook | None:
-        raw = incidents.get(node)
-        return pickle.loads(raw) if raw else None
+        return _thaw(incidents.get(node))
 
+    def detectors_for(node: str) -> Any:
+        return _thaw(detector_state.get(node)) or new_node_detectors(detection, node)
+
+    miner = LogProcessor(settings.home / "logminer", worker=settings.app_id)
+    absence = NodeAbsence(detection)
+    metrics_p = MetricsProcessor(ctx, restore_book=restore_book, detectors=detectors_for)
+    events_p = EventsProcessor(ctx, restore_book=restore_book)
     processors = {
-        metrics_t: MetricsProcessor(ctx, restore_book=restore_book),
-        events_t: EventsProcessor(ctx, restore_book=restore_book),
-        heartbeats_t: HeartbeatsProcessor(ctx),
+        metrics_t: metrics_p,
+        events_t: events_p,
+        logs_t: LogsProcessor(ctx, miner, events_p),
+        heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb: absence.heartbeat(hb.node, hb.ts, hb.interval_s)),
         history_t: HistoryProcessor(ctx),
     }
+    checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
-            _processor_loop(ctx, processor, incidents, co_partitioned=source in (metrics_t, events_t)))
+            _processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
         if ctx.sink.due() or ctx.ledger.pending():
             await ctx.flush()
+
+    @app.timer(5.0)
+    async def silent_nodes() -> None:
+        now = max(absence.now(), time.time() - settings.absence_lateness_s)
+        found = absence.check(now)
+        for node in absence.nodes():
+            await ctx.decide(node, now, [c for c in found.conditions if c.node == node], "absence")
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **_: Any) -> None:
@@ -112,11 +140,17 @@ def create_app(settings: PipelineSettings) -> faust.App:
         for tp in revoked:
             if tp.topic == ctx.metrics_topic:
                 ctx.windows.forget_partition(tp.partition)
+                metrics_p.forget_partition(tp.partition)
 
     owner = ChdbOwner(chdb_path(settings.dsn())) if is_chdb(settings.dsn()) and chdb_path(settings.dsn()) else None
 
     @app.task
     async def announce() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            miner.learn_fleet_templates(await loop.run_in_executor(None, fleet_templates, store))
+        except Exception:  # an empty or unreachable store only means no seeding
+            log.warning("could not seed log templates from the store", exc_info=True)
         if owner is not None:
             owner.claim(f"http://{settings.web_host}:{app.conf.web_port}")
         print(f"pipeline: ready (web http://{settings.web_host}:{app.conf.web_port})", flush=True)
@@ -126,6 +160,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         try:
             await asyncio.wait_for(ctx.flush(), timeout=20)
         finally:
+            miner.close()
             if owner is not None:
                 owner.release()
 
@@ -138,7 +173,34 @@ async def _ack(event: Any) -> None:
     event.ack()
 
 
-def _processor_loop(ctx: PipelineContext, processor: Any, incidents: Any, co_partitioned: bool):
+class Checkpoints:
+    """Writes changed incident books and, every ``interval_s``, detector state to their tables.
+
+    A Faust table write lands on the changelog partition of the event being
+    processed, so only state of nodes living on that partition is written.
+    """
+
+    def __init__(self, incidents: Any, detectors: Any, metrics: MetricsProcessor, ctx: PipelineContext,
+                 interval_s: float) -> None:
+        self.incidents, self.detectors, self.metrics, self.ctx = incidents, detectors, metrics, ctx
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def write(self, partition: int) -> None:
+        ctx = self.ctx
+        for node in [n for n in ctx.dirty_books if ctx.node_partition.get(n) == partition]:
+            self.incidents[node] = _freeze(ctx.books[node])
+            ctx.dirty_books.discard(node)
+        node = self.metrics.last_node
+        if node is None or ctx.node_partition.get(node) != partition:
+            return
+        now = time.monotonic()
+        if now - self._last.get(node, 0.0) >= self.interval_s and node in self.metrics.detectors:
+            self.detectors[node] = _freeze(self.metrics.detectors[node])
+            self._last[node] = now
+
+
+def _processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Checkpoints | None):
     async def loop(stream: faust.StreamT) -> None:
         async for event in stream.noack().events():
             msg = event.message
@@ -148,12 +210,8 @@ def _processor_loop(ctx: PipelineContext, processor: Any, incidents: Any, co_par
                 log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 await ctx.dead_letter(msg.topic, msg.partition, msg.offset, event.key, event.value,
                                       f"processing error: {type(e).__name__}: {e}", stage="process")
-            if co_partitioned and ctx.dirty_books:
-                # A table write goes to the changelog partition of the event at hand, so
-                # write only the books of nodes that live on this partition.
-                for node in [n for n in ctx.dirty_books if ctx.node_partition.get(n) == msg.partition]:
-                    incidents[node] = pickle.dumps(ctx.books[node], protocol=pickle.HIGHEST_PROTOCOL)
-                    ctx.dirty_books.discard(node)
+            if checkpoints is not None:
+                checkpoints.write(msg.partition)
             ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
             if ctx.sink.due():
                 await ctx.flush()

@@ -7,6 +7,7 @@ the outbound topics) lives here, created once by ``app.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class PipelineContext:
     metrics_topic: str = ""
     #: node -> partition of the node-keyed topics (metrics, events) it arrives on
     node_partition: dict[str, int] = field(default_factory=dict)
+    #: (node, gpu index) -> GPU model, from heartbeat inventories
+    gpu_models: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: Finds the log templates that explain a firing alert (pipelines.logs.LogExplainer)
+    explainer: Any = None
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
@@ -89,6 +94,7 @@ class PipelineContext:
             await self.publish_alert(ev)
 
     async def publish_alert(self, ev: AlertEvent) -> None:
+        ev = await self._enrich(ev)
         await self.send_alert(ev.fingerprint.encode(), encode(ev))
         labels = ev.labels
         gpu = int(labels["gpu"]) if labels.get("gpu", "").lstrip("-").isdigit() else -1
@@ -101,6 +107,28 @@ class PipelineContext:
         )])
         telemetry.ALERTS.labels(ev.status).inc()
         log.info("alert %s %s %s", ev.status, ev.alertname, ev.fingerprint)
+
+    async def _enrich(self, ev: AlertEvent) -> AlertEvent:
+        """Add what a responder needs that the detector did not know: the GPU model, and the
+        log templates around the onset. Labels added here are not part of the fingerprint."""
+        labels = ev.labels
+        update: dict[str, Any] = {}
+        node, gpu = labels.get("node", ""), labels.get("gpu", "")
+        model = self.gpu_models.get((node, int(gpu))) if gpu.isdigit() else None
+        if model and "gpu_model" not in labels:
+            update["labels"] = {**labels, "gpu_model": model}
+        if ev.status == "firing" and self.explainer is not None and node and not ev.source.startswith("log"):
+            loop = asyncio.get_running_loop()
+            try:
+                evidence, query = await asyncio.wait_for(loop.run_in_executor(
+                    None, lambda: self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)), 5.0)
+            except Exception:  # no logs is no reason to hold an alert back
+                log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
+                evidence, query = [], ""
+            if evidence:
+                update["evidence"] = (list(ev.evidence) + evidence)[:32]
+                update["annotations"] = {**ev.annotations, "logs_query": query}
+        return ev.model_copy(update=update) if update else ev
 
     # -- flushing ------------------------------------------------------------------------------
     async def flush(self) -> int:

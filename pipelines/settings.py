@@ -69,6 +69,10 @@ class PipelineSettings(CommonSettings):
     max_buffered_rows: int = Field(default=2_000_000, ge=1)
     #: Largest message accepted; larger ones are dead-lettered.
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Detection config YAML; empty means the built-in ``pipelines/detect/detection.yaml``.
+    detection_file: Path | None = None
+    #: How far wall time may run ahead of the newest heartbeat before silence is judged on wall time.
+    absence_lateness_s: float = Field(default=30.0, ge=0)
     #: How often detector state is checkpointed to its changelog table.
     checkpoint_interval_s: float = Field(default=10.0, gt=0)
     log_level: str = "info"

@@ -9,6 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline end to end on this machine",
                        description="Start Kafka, the pipeline and the notifier, simulate a faulty cluster, "
                                    "and show the alert as a receiver got it.")
+    p.add_argument("--home", default="var/demo", help="where the demo keeps its data and logs (wiped first)")
     p.set_defaults(func=run)
 
 

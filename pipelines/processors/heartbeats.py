@@ -25,5 +25,8 @@ class HeartbeatsProcessor:
             return
         self.ctx.sink.add(HEARTBEATS.name, [(hb.ts, hb.node, hb.agent_version, len(hb.gpus),
                                              {k: int(v) for k, v in hb.collectors.items()})])
+        for gpu in hb.gpus:
+            if gpu.name:
+                self.ctx.gpu_models[(hb.node, gpu.index)] = gpu.name
         if self.on_heartbeat is not None:
             self.on_heartbeat(hb)

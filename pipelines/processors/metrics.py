@@ -25,13 +25,26 @@ def raw_rows(batch: MetricBatch, partition: int, offset: int) -> list[tuple]:
 
 
 class MetricsProcessor:
-    """Everything done to one metric batch. ``detectors`` is optional (tiered detection, issue 4)."""
+    """Everything done to one metric batch.
+
+    ``detectors`` makes (or restores from its checkpoint) the per-node tiered
+    detection state, :class:`pipelines.detect.NodeDetectors`; without it only
+    threshold rules judge.
+    """
 
     def __init__(self, ctx: PipelineContext, *, restore_book: Callable[[str], IncidentBook | None] | None = None,
-                 detectors: Any | None = None) -> None:
+                 detectors: Callable[[str], Any] | None = None) -> None:
         self.ctx = ctx
         self.restore_book = restore_book
-        self.detectors = detectors
+        self.make_detectors = detectors
+        self.detectors: dict[str, Any] = {}
+        #: node of the batch handled last (for checkpointing its detectors)
+        self.last_node: str | None = None
+
+    def forget_partition(self, partition: int) -> None:
+        """Drop detectors of nodes on a revoked partition; the next owner restores them."""
+        for node in [n for n in self.detectors if self.ctx.node_partition.get(n) == partition]:
+            del self.detectors[node]
 
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         ctx = self.ctx
@@ -43,6 +56,7 @@ class MetricsProcessor:
             return
         sink = ctx.sink
         ctx.node_partition[batch.node] = partition
+        self.last_node = batch.node
         rows = raw_rows(batch, partition, offset)
         if offset > sink.stored_upto(METRICS_RAW.name, partition):
             sink.add(METRICS_RAW.name, rows, partition=partition, offset=offset)
@@ -55,13 +69,19 @@ class MetricsProcessor:
         if closed:
             sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
         conditions = ctx.rules.evaluate(batch.node, ((r[0], r[2], r[3], r[4], r[5], r[7]) for r in rows))
-        if self.detectors is not None:
+        fresh = True
+        if self.make_detectors is not None:
             try:
-                obs = self.detectors.observe(batch)
+                nd = self.detectors.get(batch.node)
+                if nd is None:
+                    nd = self.detectors[batch.node] = self.make_detectors(batch.node)
+                obs = nd.observe(batch)
                 sink.add(ANOMALY_SCORES.name, obs.scores)
                 conditions.extend(obs.conditions)
+                fresh = obs.fresh
             except Exception:  # a detector bug must not stop storage or rules
                 telemetry.PROCESSOR_ERRORS.labels("detectors").inc()
                 log.exception("detectors failed on a batch from %s", batch.node)
-        await ctx.decide(batch.node, batch.ts, conditions, "metrics", self.restore_book)
+        if fresh:  # a batch replayed onto restored detectors was judged before the restart
+            await ctx.decide(batch.node, batch.ts, conditions, "metrics", self.restore_book)
         await ctx.sweep(batch.node, batch.ts, "events")

@@ -1,0 +1,47 @@
+"""The logs processor: salvage -> mine templates -> critical lines -> log anomalies -> store."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pipelines import telemetry
+from pipelines.context import PipelineContext
+from pipelines.logs import TEMPLATE_TABLE, LogProcessor, salvage_log_batch
+from pipelines.processors.events import EventsProcessor
+from pipelines.sinks.tables import LOGS
+from schemas.codec import SchemaError
+from schemas.events import NodeEvent
+
+log = logging.getLogger("gpuwatch.processor.logs")
+
+
+class LogsProcessor:
+    def __init__(self, ctx: PipelineContext, miner: LogProcessor, events: EventsProcessor) -> None:
+        self.ctx = ctx
+        self.miner = miner
+        self.events = events
+
+    async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
+        ctx = self.ctx
+        telemetry.RECEIVED.labels(topic).inc()
+        try:
+            salvaged = salvage_log_batch(value, max_bytes=ctx.settings.max_message_bytes)
+        except SchemaError as e:
+            await ctx.dead_letter(topic, partition, offset, key, value, str(e))
+            return
+        if salvaged.rejected:
+            telemetry.DEAD_LETTERED.labels(topic, "record").inc(len(salvaged.rejected))
+            log.warning("%d log records refused in %s[%d]@%d, e.g. %s", len(salvaged.rejected), topic, partition,
+                        offset, salvaged.rejected[0])
+        if offset <= ctx.sink.stored_upto(LOGS.name, partition):
+            ctx.sink.stats.skipped_replayed += 1  # stored before a restart: its counts are in already
+            telemetry.REPLAYED.labels(topic).inc()
+            return
+        out = self.miner.process(salvaged.batch, partition, offset)
+        ctx.sink.add(LOGS.name, out.log_rows, partition=partition, offset=offset)
+        ctx.sink.add(TEMPLATE_TABLE, out.template_rows, partition=partition, offset=offset)
+        for ev in out.events:
+            await self.events.record(NodeEvent.model_validate(ev))
+        for obs in out.observations:
+            await ctx.decide(obs.key, obs.ts, obs.conditions, "logs")
