@@ -47,9 +47,11 @@ class MetricBatch(WireModel):
 
     @model_validator(mode="after")
     def _no_duplicate_series(self) -> "MetricBatch":
-        seen: set[tuple[int, str, float | None]] = set()
+        # A series is (gpu, metric, labels): one GPU may carry a metric per process, MIG
+        # instance or mount, told apart by labels. The same series twice at one time is an error.
+        seen: set[tuple] = set()
         for s in self.samples:
-            key = (s.gpu, s.metric, s.ts)
+            key = (s.gpu, s.metric, s.ts, tuple(sorted(s.labels.items())) if s.labels else ())
             if key in seen:
                 raise ValueError(f"sample for gpu {s.gpu} metric {s.metric!r} appears twice in one batch")
             seen.add(key)

@@ -18,18 +18,18 @@ class UsageError(Exception):
     """Bad arguments or configuration: printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple[str, ...] = COMMANDS, prog: str = "gpuwatch") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gpuwatch", description="GPU cluster monitoring and alerting: agent, pipeline, notifier, queries.")
+        prog=prog, description="GPU cluster monitoring and alerting: agent, pipeline, notifier, queries.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in commands:
         importlib.import_module(f"pipelines.cli.{name}").register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, commands: tuple[str, ...] = COMMANDS, prog: str = "gpuwatch") -> int:
+    parser = build_parser(commands, prog)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

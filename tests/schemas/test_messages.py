@@ -72,3 +72,9 @@ def test_node_event_and_log_batch_validate():
         decode(orjson.dumps({"node": "n1", "ts": now, "action": "pray"}), NodeEvent)
     logs = decode(orjson.dumps({"node": "n1", "records": [{"ts": now, "message": "hello"}]}), LogBatch)
     assert logs.records[0].message == "hello"
+
+
+def test_one_metric_may_carry_several_series_told_apart_by_labels():
+    per_process = [{"gpu": 0, "metric": "process_fb_used_bytes", "value": v, "labels": {"pid": str(pid)}}
+                   for pid, v in ((101, 1e9), (202, 2e9))]
+    assert len(decode(orjson.dumps(batch(samples=per_process)), MetricBatch).samples) == 2
