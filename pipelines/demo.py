@@ -32,6 +32,7 @@ class Demo:
         self.home = home
         self.console = console
         self.web_port = free_port()
+        self.notify_port = free_port()
         self.kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
         self.children = []
         self.receiver: WebhookRecorder | None = None
@@ -39,6 +40,7 @@ class Demo:
     def env(self) -> dict[str, str]:
         return {"GPUWATCH_HOME": str(self.home), "GPUWATCH_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
                 "GPUWATCH_WEB_PORT": str(self.web_port), "GPUWATCH_LOG_LEVEL": "warning",
+                "GPUWATCH_NOTIFY_LISTEN": f"127.0.0.1:{self.notify_port}",
                 "GPUWATCH_APP_ID": "gpuwatch-demo", "GPUWATCH_TOPIC_PREFIX": ""}
 
     def step(self, text: str):

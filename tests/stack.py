@@ -36,6 +36,7 @@ class Stack:
     home: Path
     prefix: str
     web_port: int = field(default_factory=free_port)
+    notify_port: int = field(default_factory=free_port)
     procs: list[Child] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -45,6 +46,7 @@ class Stack:
             "GPUWATCH_TOPIC_PREFIX": self.prefix,
             "GPUWATCH_APP_ID": f"{self.prefix}-pipeline",
             "GPUWATCH_WEB_PORT": str(self.web_port),
+            "GPUWATCH_NOTIFY_LISTEN": f"127.0.0.1:{self.notify_port}",
             "GPUWATCH_LOG_LEVEL": "warning",
             **extra,
         }
