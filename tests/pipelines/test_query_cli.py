@@ -1,0 +1,56 @@
+"""``gpuwatch query`` answers whether or not a pipeline owns the embedded store, and only reads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import orjson
+import pytest
+
+from tests.stack import ROOT
+
+
+def gpuwatch(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, timeout=120)
+
+
+def test_query_opens_the_store_itself_when_no_pipeline_runs(tmp_path):
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    seed = textwrap.dedent(f"""
+        import time
+        from pipelines.store import Store
+        s = Store({dsn!r}); s.apply_schema()
+        s.insert("node_events", [[int(time.time() * 1000), "node-7", 3, "xid", 79, "critical", "reboot",
+                                  "GPU has fallen off the bus", "", "0000:3b:00.0", {{}}]],
+                 ["ts", "node", "gpu", "source", "code", "severity", "action", "title", "message", "pci_bus_id",
+                  "labels"])
+    """)
+    subprocess.run([sys.executable, "-c", seed], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    env = {"GPUWATCH_CLICKHOUSE_DSN": dsn}
+    r = gpuwatch("query", "SELECT node, gpu, code FROM gpuwatch.node_events", "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert orjson.loads(r.stdout) == [{"node": "node-7", "gpu": 3, "code": 79}]
+    r = gpuwatch("query", "SELECT node, code FROM gpuwatch.node_events", "--format", "csv", env=env)
+    assert r.stdout.splitlines() == ["node,code", "node-7,79"]
+    r = gpuwatch("query", "DROP TABLE gpuwatch.node_events", env=env)
+    assert r.returncode == 2 and "only read-only statements" in r.stderr
+    r = gpuwatch("query", "SELECT nope FROM gpuwatch.node_events", env=env)
+    assert r.returncode == 2 and "nope" in r.stderr
+
+
+@pytest.mark.integration
+def test_query_goes_through_the_running_pipeline_that_owns_the_store(stack):
+    stack.start_pipeline()
+    stack.simulate(1, 2, 5)
+    from tests.stack import wait_for
+
+    wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") > 0, 60, what="rows")
+    r = gpuwatch("query", "SELECT count() AS n FROM gpuwatch.metrics_raw", "--format", "json", env=stack.env())
+    assert r.returncode == 0, r.stderr
+    assert orjson.loads(r.stdout)[0]["n"] == stack.scalar("SELECT count() FROM gpuwatch.metrics_raw")
+    r = gpuwatch("query", "INSERT INTO gpuwatch.heartbeats VALUES (now(), 'x', 'v', 0, {})", env=stack.env())
+    assert r.returncode == 2 and "read-only" in r.stderr
