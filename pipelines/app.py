@@ -28,6 +28,7 @@ from pipelines import web
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
+from pipelines.kafka_auth import faust_credentials
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.node_absence import NodeAbsence
@@ -62,7 +63,9 @@ def create_app(settings: PipelineSettings) -> faust.App:
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
         datadir=str(settings.home / "faust"), key_serializer="raw", value_serializer="raw",
-        topic_replication_factor=1, topic_partitions=METRICS.partitions, broker_commit_interval=1.0,
+        broker_credentials=faust_credentials(settings.kafka_client_config()),
+        topic_replication_factor=settings.kafka_replication_factor, topic_partitions=METRICS.partitions,
+        broker_commit_interval=1.0,
         stream_wait_empty=False, web_host=settings.web_host, web_port=settings.web_port, web_bind=settings.web_host,
         consumer_auto_offset_reset="earliest", producer_acks=-1, producer_max_request_size=4_000_000,
         logging_config=None,
@@ -111,7 +114,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     processors = {
         metrics_t: metrics_p,
         events_t: events_p,
-        logs_t: LogsProcessor(ctx, miner, events_p),
+        logs_t: LogsProcessor(ctx, miner, events_p, restore_book=restore_book),
         heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb: absence.heartbeat(hb.node, hb.ts, hb.interval_s)),
         history_t: HistoryProcessor(ctx),
     }

@@ -21,6 +21,8 @@ class CommonSettings(BaseSettings):
     #: Extra librdkafka settings as JSON, e.g. '{"security.protocol": "SASL_SSL", ...}'.
     kafka_security: dict[str, str] = Field(default_factory=dict)
     kafka_sasl_password: SecretStr | None = None
+    #: Replication factor for topics gpuwatch creates (1 for a single local broker, 3 in production).
+    kafka_replication_factor: int = Field(default=1, ge=1, le=7)
     #: ``chdb:///path`` (embedded, default under ``home``) or ``http(s)://user:pass@host:port``.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "gpuwatch"

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from faust import Worker
 
     from pipelines.app import create_app
+    from pipelines.kafka_auth import KafkaSecurityError
     from pipelines.store import ChdbOwner, StoreError, chdb_path, is_chdb
     from pipelines.topics_admin import ensure_topics
     from pipelines.transforms.rules import RuleError, RuleSet
@@ -63,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
                              "chDB allows one process per data path. Stop it, or pass another --clickhouse path.")
     specs = [TopicSpec(settings.topic(t.name), t.partitions, t.key, t.purpose, t.config) for t in TOPICS.values()]
     try:
-        ensure_topics(settings.kafka_bootstrap, specs, extra_conf=settings.kafka_security)
+        ensure_topics(settings.kafka_bootstrap, specs, extra_conf=settings.kafka_client_config(),
+                      replication_factor=settings.kafka_replication_factor)
     except Exception as e:  # noqa: BLE001 - report any broker failure in one line
         print(f"gpuwatch pipeline: error: cannot reach Kafka at {settings.kafka_bootstrap}: {e}", file=sys.stderr)
         return 1
     try:
         app = create_app(settings)
-    except StoreError as e:
+    except (StoreError, KafkaSecurityError) as e:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
         return 1
     level = settings.log_level.upper()

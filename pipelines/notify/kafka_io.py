@@ -55,7 +55,8 @@ def ensure_notify_topics(settings: NotifySettings) -> None:
              TopicSpec(settings.deadletter_topic(), DEADLETTER.partitions, DEADLETTER.key, DEADLETTER.purpose,
                        DEADLETTER.config)]
     extra = {k: v for k, v in settings.kafka_client_config().items() if k != "bootstrap.servers"}
-    ensure_topics(settings.kafka_bootstrap, specs, extra_conf=extra)
+    ensure_topics(settings.kafka_bootstrap, specs, extra_conf=extra,
+                  replication_factor=settings.kafka_replication_factor)
 
 
 def make_producer(settings: NotifySettings) -> AIOKafkaProducer:
