@@ -71,6 +71,8 @@ class PipelineSettings(CommonSettings):
     max_buffered_rows: int = Field(default=2_000_000, ge=1)
     #: Largest message accepted; larger ones are dead-lettered.
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    #: How soon the group notices a dead worker and hands its partitions on (Faust's default is 60 s).
+    kafka_session_timeout_s: float = Field(default=15.0, ge=6, le=300)
     #: Detection config YAML; empty means the built-in ``pipelines/detect/detection.yaml``.
     detection_file: Path | None = None
     #: How far wall time may run ahead of the newest heartbeat before silence is judged on wall time.
