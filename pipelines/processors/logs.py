@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from pipelines import telemetry
 from pipelines.context import PipelineContext
+from pipelines.decide import IncidentBook
 from pipelines.logs import TEMPLATE_TABLE, LogProcessor, salvage_log_batch
 from pipelines.processors.events import EventsProcessor
 from pipelines.sinks.tables import LOGS
@@ -17,10 +18,14 @@ log = logging.getLogger("gpuwatch.processor.logs")
 
 
 class LogsProcessor:
-    def __init__(self, ctx: PipelineContext, miner: LogProcessor, events: EventsProcessor) -> None:
+    def __init__(self, ctx: PipelineContext, miner: LogProcessor, events: EventsProcessor, *,
+                 restore_book: Callable[[str], IncidentBook | None] | None = None) -> None:
         self.ctx = ctx
         self.miner = miner
         self.events = events
+        #: Restores a node's checkpointed incident book; without it, a node's first log batch after a
+        #: restart would start an empty book and hide the node's open metric and event incidents.
+        self.restore_book = restore_book
 
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         ctx = self.ctx
@@ -44,4 +49,4 @@ class LogsProcessor:
         for ev in out.events:
             await self.events.record(NodeEvent.model_validate(ev))
         for obs in out.observations:
-            await ctx.decide(obs.key, obs.ts, obs.conditions, "logs")
+            await ctx.decide(obs.key, obs.ts, obs.conditions, "logs", self.restore_book)

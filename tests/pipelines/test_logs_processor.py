@@ -1,0 +1,50 @@
+"""The Faust-side logs processor (pipelines/processors/logs.py), without a broker or a store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from pipelines.context import PipelineContext
+from pipelines.decide import Condition, IncidentBook
+from pipelines.logs import LogProcessor
+from pipelines.processors.events import EventsProcessor
+from pipelines.processors.logs import LogsProcessor
+from pipelines.settings import PipelineSettings
+
+
+class _Sink:
+    """Just enough of ClickHouseSink: remembers rows, nothing stored yet."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {}
+
+    def stored_upto(self, table: str, partition: int) -> int:
+        return -1
+
+    def add(self, table: str, rows, *, partition=None, offset=None) -> None:
+        self.rows.setdefault(table, []).extend(rows)
+
+
+def test_a_nodes_first_log_batch_after_a_restart_keeps_its_checkpointed_incidents():
+    now = time.time()
+    checkpointed = IncidentBook()  # before the restart: a metric alert was firing on node-2
+    fired = checkpointed.observe("node-2", now - 30, [Condition(
+        "GpuTemperatureHigh", {"node": "node-2", "gpu": "1"}, ts=now - 30, node="node-2", channel="metrics")])
+    assert [e.status for e in fired] == ["firing"]
+    sent = []
+
+    async def send(key: bytes, value: bytes) -> None:
+        sent.append(value)
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=_Sink(), windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send)
+    restore = {"node-2": checkpointed}.get
+    logs = LogsProcessor(ctx, LogProcessor(), EventsProcessor(ctx, restore_book=restore), restore_book=restore)
+    batch = {"v": 1, "kind": "logs", "node": "node-2", "records": [{"ts": now, "message": "step 7 loss 2.5"}]}
+    asyncio.run(logs.handle("gpuwatch.logs.v1", 0, 0, b"node-2", orjson.dumps(batch)))
+
+    assert ctx.books["node-2"] is checkpointed and checkpointed.firing() == [fired[0].fingerprint]
+    assert sent == [] and len(ctx.sink.rows["logs"]) == 1
