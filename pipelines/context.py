@@ -138,14 +138,12 @@ class PipelineContext:
             from pipelines.sinks.tables import FEATURES_1M
 
             self.sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
+        # Snapshot what is buffered *and* which windows are open now: a window that closes while
+        # the insert runs has its features in the next batch, so its offsets must wait for that one.
         mark = self.ledger.mark()
+        floors = {tp: self.windows.floor(tp[1]) if tp[0] == self.metrics_topic else None for tp in mark}
         written = await self.sink.flush()
-        metrics_topic = self.metrics_topic
-
-        def floor(topic: str, partition: int) -> int | None:
-            return self.windows.floor(partition) if topic == metrics_topic else None
-
-        await self.ledger.release(mark, floor)
+        await self.ledger.release(mark, lambda topic, partition: floors.get((topic, partition)))
         telemetry.BUFFERED_ROWS.set(self.sink.buffered_rows())
         telemetry.INSERT_ERRORS.set(self.sink.stats.insert_errors)
         telemetry.LATE_SAMPLES.set(self.windows.late_samples)
