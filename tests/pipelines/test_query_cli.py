@@ -45,12 +45,12 @@ def test_query_opens_the_store_itself_when_no_pipeline_runs(tmp_path):
 @pytest.mark.integration
 def test_query_goes_through_the_running_pipeline_that_owns_the_store(stack):
     stack.start_pipeline()
-    stack.simulate(1, 2, 5)
+    n = stack.simulate(1, 2, 5)["samples_published"]
     from tests.stack import wait_for
 
-    wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") > 0, 60, what="rows")
+    wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") == n, 60, what=f"{n} rows")
     r = gpuwatch("query", "SELECT count() AS n FROM gpuwatch.metrics_raw", "--format", "json", env=stack.env())
     assert r.returncode == 0, r.stderr
-    assert orjson.loads(r.stdout)[0]["n"] == stack.scalar("SELECT count() FROM gpuwatch.metrics_raw")
+    assert orjson.loads(r.stdout) == [{"n": n}]
     r = gpuwatch("query", "INSERT INTO gpuwatch.heartbeats VALUES (now(), 'x', 'v', 0, {})", env=stack.env())
     assert r.returncode == 2 and "read-only" in r.stderr
