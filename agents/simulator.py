@@ -112,6 +112,8 @@ class SimulatedCluster:
     #: Length of the simulated day, in ticks, for the diurnal load curve.
     day_ticks: int = 24 * 3600
     job_metrics: bool = True
+    #: How many consecutive nodes share one training job.
+    nodes_per_job: int = 2
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
@@ -121,7 +123,7 @@ class SimulatedCluster:
                 name=f"node-{n}",
                 gpus=[_Gpu(g, f"GPU-{self.seed:04x}{n:04x}-{g:04x}-sim",
                            speed=float(self._rng.normal(1.0, 0.01))) for g in range(self.gpus)],
-                job=f"job-{n // 2}",
+                job=f"job-{n // self.nodes_per_job}",
                 job_ticks_left=int(self._rng.exponential(self.job_churn_ticks)) + 60,
             )
             for n in range(self.nodes)

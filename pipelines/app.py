@@ -4,6 +4,7 @@
     events     -> EventsProcessor     -> node_events                                \\
     logs       -> LogsProcessor       -> logs, log_templates (+ events)              >-> incidents -> alerts topic
     heartbeats -> HeartbeatsProcessor -> heartbeats (+ absence timer)               /        + alerts table
+    (job summaries, re-keyed by job) -> JobPeersProcessor: a node slower than its job
     notifications -> HistoryProcessor -> notify history tables
     bad input of any topic -> dead-letter topic, with the reason
 
@@ -35,6 +36,7 @@ from pipelines.detect.node_absence import NodeAbsence
 from pipelines.logs import TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogExplainer, LogProcessor, fleet_templates
 from pipelines.processors.events import EventsProcessor
 from pipelines.processors.heartbeats import HeartbeatsProcessor
+from pipelines.processors.job_peers import JobPeersProcessor, encode_summary
 from pipelines.processors.history import HistoryProcessor
 from pipelines.processors.logs import LogsProcessor
 from pipelines.processors.metrics import MetricsProcessor
@@ -79,6 +81,8 @@ def create_app(settings: PipelineSettings) -> faust.App:
     history_t = app.topic(topic(NOTIFICATIONS.name), partitions=NOTIFICATIONS.partitions)
     alerts_t = app.topic(topic(ALERTS.name), partitions=ALERTS.partitions, internal=False)
     dlq_t = app.topic(topic(DEADLETTER.name), partitions=DEADLETTER.partitions, internal=False)
+    # Per-job node summaries, re-keyed by job so one processor sees every node of a job.
+    job_summaries_t = app.topic(f"{settings.app_id}-job-summaries", partitions=METRICS.partitions, internal=True)
     # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
     incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
     detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
@@ -110,7 +114,11 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
     miner = LogProcessor(settings.home / "logminer", worker=settings.app_id)
     absence = NodeAbsence(detection)
-    metrics_p = MetricsProcessor(ctx, restore_book=restore_book, detectors=detectors_for)
+    async def send_job_summary(summary: Any) -> None:
+        await job_summaries_t.send(key=summary.job.encode(), value=encode_summary(summary))
+
+    metrics_p = MetricsProcessor(ctx, restore_book=restore_book, detectors=detectors_for,
+                                 send_job_summary=send_job_summary)
     events_p = EventsProcessor(ctx, restore_book=restore_book)
     processors = {
         metrics_t: metrics_p,
@@ -118,6 +126,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         logs_t: LogsProcessor(ctx, miner, events_p, restore_book=restore_book),
         heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb: absence.heartbeat(hb.node, hb.ts, hb.interval_s)),
         history_t: HistoryProcessor(ctx),
+        job_summaries_t: JobPeersProcessor(ctx, detection),
     }
     checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():

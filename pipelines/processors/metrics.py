@@ -33,8 +33,11 @@ class MetricsProcessor:
     """
 
     def __init__(self, ctx: PipelineContext, *, restore_book: Callable[[str], IncidentBook | None] | None = None,
-                 detectors: Callable[[str], Any] | None = None) -> None:
+                 detectors: Callable[[str], Any] | None = None,
+                 send_job_summary: Callable[[Any], Any] | None = None) -> None:
         self.ctx = ctx
+        #: Forwards per-job summaries, keyed by job, to the job-peers processor.
+        self.send_job_summary = send_job_summary
         self.restore_book = restore_book
         self.make_detectors = detectors
         self.detectors: dict[str, Any] = {}
@@ -79,6 +82,9 @@ class MetricsProcessor:
                 sink.add(ANOMALY_SCORES.name, obs.scores)
                 conditions.extend(obs.conditions)
                 fresh = obs.fresh
+                if fresh and self.send_job_summary is not None:
+                    for summary in obs.job_summaries:
+                        await self.send_job_summary(summary)
             except Exception:  # a detector bug must not stop storage or rules
                 telemetry.PROCESSOR_ERRORS.labels("detectors").inc()
                 log.exception("detectors failed on a batch from %s", batch.node)
