@@ -59,7 +59,7 @@ def batch_from_dict(d: dict, validate: bool = False) -> MetricBatch | RecordedBa
 def batches_from_rows(rows: Iterable[dict]) -> Iterator[RecordedBatch]:
     """Group sample rows (ts, node, gpu, metric, value[, uuid, unit, labels]) sorted by ts into batches."""
     current: tuple | None = None
-    samples: list[MetricSample] = []
+    samples: list[RecordedSample] = []
     for r in rows:
         key = (float(r["ts"]), r["node"])
         if key != current:
