@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from infra.kafka.broker import free_port  # noqa: F401 - re-exported for the notifier's tests
 from schemas.alerts import AlertEvent, alert_fingerprint
 
 
@@ -104,12 +105,16 @@ def make_event(status: str = "firing", alertname: str = "GpuHot", starts_at: flo
                       event_ts=event_ts if event_ts is not None else now)
 
 
-def free_port() -> int:
-    import socket
+def send_once(notifier, notification) -> None:
+    """Deliver one notification through a receiver plugin, then close it."""
+    import asyncio
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    async def go():
+        try:
+            await notifier.notify(notification)
+        finally:
+            await notifier.close()
+    asyncio.run(go())
 
 
 def read_history(bootstrap: str, topic: str, want: int = 1, timeout: float = 15.0) -> list[dict]:

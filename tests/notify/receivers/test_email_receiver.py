@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import ssl
 import subprocess
 
 import pytest
-from notify_helpers import free_port, make_event, make_notification
+from notify_helpers import free_port, make_event, make_notification, send_once
 
 from pipelines.notify.receivers.base import NotifyError
 from pipelines.notify.receivers.email import EmailConfig, EmailNotifier
@@ -64,13 +63,9 @@ def _config(port: int, cert, **kw) -> EmailConfig:
     return EmailConfig.model_validate({**base, **kw})
 
 
-def _send(notifier, n):
-    asyncio.run(notifier.notify(n))
-
-
 def test_mail_goes_over_starttls_with_auth(smtp_server, tls_cert):
     n = make_notification(make_event(node="n1"), make_event(node="n2"))
-    _send(EmailNotifier(_config(smtp_server.port, tls_cert[0]), "mail"), n)
+    send_once(EmailNotifier(_config(smtp_server.port, tls_cert[0]), "mail"), n)
     ((sender, rcpts, content, over_tls),) = smtp_server.messages
     assert over_tls and sender == "gpuwatch@example.com"
     assert rcpts == ["oncall@example.com", "lead@example.com"]
@@ -83,7 +78,7 @@ def test_mail_goes_over_starttls_with_auth(smtp_server, tls_cert):
 
 def test_wrong_password_is_not_recoverable_and_not_logged(smtp_server, tls_cert):
     with pytest.raises(NotifyError) as e:
-        _send(EmailNotifier(_config(smtp_server.port, tls_cert[0], auth_password="wrong-pass"), "mail"),
+        send_once(EmailNotifier(_config(smtp_server.port, tls_cert[0], auth_password="wrong-pass"), "mail"),
               make_notification(make_event()))
     assert not e.value.recoverable and "credentials" in str(e.value) and "wrong-pass" not in str(e.value)
     assert smtp_server.messages == []
@@ -91,14 +86,14 @@ def test_wrong_password_is_not_recoverable_and_not_logged(smtp_server, tls_cert)
 
 def test_untrusted_certificate_is_refused(smtp_server, tls_cert):
     with pytest.raises(NotifyError) as e:
-        _send(EmailNotifier(_config(smtp_server.port, "", tls_ca_file=""), "mail"), make_notification(make_event()))
+        send_once(EmailNotifier(_config(smtp_server.port, "", tls_ca_file=""), "mail"), make_notification(make_event()))
     assert "TLS" in str(e.value) and not e.value.recoverable
     assert smtp_server.messages == []
 
 
 def test_server_down_is_recoverable():
     with pytest.raises(NotifyError) as e:
-        _send(EmailNotifier(_config(free_port(), ""), "mail"), make_notification(make_event()))
+        send_once(EmailNotifier(_config(free_port(), ""), "mail"), make_notification(make_event()))
     assert e.value.recoverable
 
 

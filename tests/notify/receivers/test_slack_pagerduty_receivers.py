@@ -6,10 +6,9 @@ pointed at a local HTTP server (both are overridable in config).
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
-from notify_helpers import make_event, make_notification
+from notify_helpers import make_event, make_notification, send_once
 
 from pipelines.notify.config import ConfigError, parse_config
 from pipelines.notify.receivers.base import NotifyError
@@ -19,20 +18,11 @@ from pipelines.notify.receivers.slack import SlackConfig, SlackNotifier
 KEY = "0123456789abcdef0123456789abcdef"
 
 
-def _send(notifier, n):
-    async def go():
-        try:
-            await notifier.notify(n)
-        finally:
-            await notifier.close()
-    asyncio.run(go())
-
-
 def test_slack_incoming_webhook_message(http_receiver):
     hook = http_receiver()
     cfg = SlackConfig(api_url=hook.url("/services/T000/B000/XXXX"), channel="#gpu-oncall")
     n = make_notification(make_event(node="n1"), make_event(node="n2"), external_url="https://gw.example")
-    _send(SlackNotifier(cfg, "slack"), n)
+    send_once(SlackNotifier(cfg, "slack"), n)
     (got,) = hook.received
     assert got.path == "/services/T000/B000/XXXX" and got.headers["content-type"] == "application/json"
     msg = got.json()
@@ -45,11 +35,11 @@ def test_slack_incoming_webhook_message(http_receiver):
 def test_slack_resolved_is_green_and_4xx_is_final(http_receiver):
     hook = http_receiver(script=[200, 400])
     n = make_notification(make_event("resolved", node="n1"))
-    _send(SlackNotifier(SlackConfig(api_url=hook.url()), "slack"), n)
+    send_once(SlackNotifier(SlackConfig(api_url=hook.url()), "slack"), n)
     assert hook.received[0].json()["attachments"][0]["color"] == "good"
     assert "channel" not in hook.received[0].json()
     with pytest.raises(NotifyError) as e:
-        _send(SlackNotifier(SlackConfig(api_url=hook.url()), "slack"), n)
+        send_once(SlackNotifier(SlackConfig(api_url=hook.url()), "slack"), n)
     assert not e.value.recoverable
 
 
@@ -58,8 +48,8 @@ def test_pagerduty_trigger_then_resolve_share_a_dedup_key(http_receiver):
     cfg = PagerDutyConfig(routing_key=KEY, url=pd.url("/v2/enqueue"))
     gk = '{}:{alertname="GpuHot",node="n1"}'
     ev = make_event(severity="critical", node="n1", gpu="2")
-    _send(PagerDutyNotifier(cfg, "pd"), make_notification(ev, group_key=gk))
-    _send(PagerDutyNotifier(cfg, "pd"), make_notification(make_event("resolved", severity="critical", node="n1",
+    send_once(PagerDutyNotifier(cfg, "pd"), make_notification(ev, group_key=gk))
+    send_once(PagerDutyNotifier(cfg, "pd"), make_notification(make_event("resolved", severity="critical", node="n1",
                                                                      gpu="2", starts_at=ev.starts_at), group_key=gk))
     trigger, resolve = (r.json() for r in pd.received)
     assert pd.received[0].path == "/v2/enqueue"
@@ -76,7 +66,7 @@ def test_pagerduty_expects_202_and_429_is_retryable(http_receiver):
     cfg = PagerDutyConfig(routing_key=KEY, url=pd.url())
     for recoverable in (True, False):
         with pytest.raises(NotifyError) as e:
-            _send(PagerDutyNotifier(cfg, "pd"), make_notification(make_event()))
+            send_once(PagerDutyNotifier(cfg, "pd"), make_notification(make_event()))
         assert e.value.recoverable is recoverable and KEY not in str(e.value)
 
 

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
 
 import pytest
-from notify_helpers import make_event, make_notification
+from notify_helpers import make_event, make_notification, send_once
 
 from pipelines.notify.receivers.base import NotifyError
 from pipelines.notify.receivers.webhook import WebhookConfig, WebhookNotifier
-
-
-def _send(notifier, n):
-    async def go():
-        try:
-            await notifier.notify(n)
-        finally:
-            await notifier.close()
-    asyncio.run(go())
 
 
 def test_payload_is_alertmanager_v4_and_signature_verifies(http_receiver):
     hook = http_receiver(secret=b"s3cret-key")
     n = make_notification(make_event(node="n1", gpu="3"), make_event(node="n2", gpu="3"),
                           group_labels={"alertname": "GpuHot"}, external_url="https://gw.example")
-    _send(WebhookNotifier(WebhookConfig(url=hook.url("/am?x=1"), hmac_secret="s3cret-key"), "team"), n)
+    send_once(WebhookNotifier(WebhookConfig(url=hook.url("/am?x=1"), hmac_secret="s3cret-key"), "team"), n)
     (got,) = hook.received
     assert got.path == "/am?x=1" and hook.bad_signatures == 0
     ts = int(got.headers["x-gpuwatch-timestamp"])
@@ -48,14 +38,14 @@ def test_a_wrong_key_is_refused_by_the_receiver_and_not_retried(http_receiver):
     hook = http_receiver(secret=b"right")
     notifier = WebhookNotifier(WebhookConfig(url=hook.url(), hmac_secret="wrong-key"), "team")
     with pytest.raises(NotifyError) as e:
-        _send(notifier, make_notification(make_event()))
+        send_once(notifier, make_notification(make_event()))
     assert hook.bad_signatures == 1 and e.value.recoverable is False and "401" in str(e.value)
 
 
 def test_max_alerts_truncates_and_counts(http_receiver):
     hook = http_receiver()
     n = make_notification(*(make_event(node=f"n{i}") for i in range(5)))
-    _send(WebhookNotifier(WebhookConfig(url=hook.url(), max_alerts=2), "team"), n)
+    send_once(WebhookNotifier(WebhookConfig(url=hook.url(), max_alerts=2), "team"), n)
     doc = hook.received[0].json()
     assert len(doc["alerts"]) == 2 and doc["truncatedAlerts"] == 3
 
@@ -64,7 +54,7 @@ def test_max_alerts_truncates_and_counts(http_receiver):
 def test_failures_say_if_they_are_recoverable(http_receiver, status, recoverable):
     hook = http_receiver(ok_status=status)
     with pytest.raises(NotifyError) as e:
-        _send(WebhookNotifier(WebhookConfig(url=hook.url("/secret-path-token")), "team"),
+        send_once(WebhookNotifier(WebhookConfig(url=hook.url("/secret-path-token")), "team"),
               make_notification(make_event()))
     assert e.value.recoverable is recoverable
     assert "secret-path-token" not in str(e.value) and str(status) in str(e.value)
@@ -79,13 +69,13 @@ def test_unreachable_and_timeouts_are_recoverable_and_redacted():
     port = s.getsockname()[1]
     try:
         with pytest.raises(NotifyError) as e:
-            _send(WebhookNotifier(WebhookConfig(url=f"http://u:pw@127.0.0.1:{port}/tok", timeout="0.3s"), "t"),
+            send_once(WebhookNotifier(WebhookConfig(url=f"http://u:pw@127.0.0.1:{port}/tok", timeout="0.3s"), "t"),
                   make_notification(make_event()))
         assert e.value.recoverable and "timed out" in str(e.value)
         assert "tok" not in str(e.value) and "pw" not in str(e.value)
     finally:
         s.close()
     with pytest.raises(NotifyError) as e:
-        _send(WebhookNotifier(WebhookConfig(url=f"http://127.0.0.1:{port}/tok2"), "t"),
+        send_once(WebhookNotifier(WebhookConfig(url=f"http://127.0.0.1:{port}/tok2"), "t"),
               make_notification(make_event()))
     assert e.value.recoverable and "cannot reach" in str(e.value) and "tok2" not in str(e.value)
