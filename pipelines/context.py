@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import orjson
+
 from pipelines import telemetry
 from pipelines.commit import AckLedger
 from pipelines.decide import Condition, IncidentBook
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
-from pipelines.sinks.tables import ALERTS
+from pipelines.sinks.tables import ALERTS, FEATURES_1M
 from pipelines.transforms.aggregate import TumblingWindows
 from pipelines.transforms.rules import RuleSet
 from schemas.alerts import AlertEvent
@@ -98,8 +100,6 @@ class PipelineContext:
         await self.send_alert(ev.fingerprint.encode(), encode(ev))
         labels = ev.labels
         gpu = int(labels["gpu"]) if labels.get("gpu", "").lstrip("-").isdigit() else -1
-        import orjson
-
         self.sink.add(ALERTS.name, [(
             ev.event_ts, ev.fingerprint, ev.status, ev.alertname, ev.severity, labels.get("node", ""), gpu,
             ev.source, ev.starts_at, ev.ends_at, dict(labels), dict(ev.annotations),
@@ -135,8 +135,6 @@ class PipelineContext:
         """Store what is buffered, then ack what that made durable (flush before commit)."""
         closed = self.windows.close_idle()
         if closed:
-            from pipelines.sinks.tables import FEATURES_1M
-
             self.sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
         # Snapshot what is buffered *and* which windows are open now: a window that closes while
         # the insert runs has its features in the next batch, so its offsets must wait for that one.
@@ -147,9 +145,6 @@ class PipelineContext:
         telemetry.BUFFERED_ROWS.set(self.sink.buffered_rows())
         telemetry.INSERT_ERRORS.set(self.sink.stats.insert_errors)
         telemetry.LATE_SAMPLES.set(self.windows.late_samples)
-        for table, n in self.sink.stats.rows_written.items():
-            c = telemetry.ROWS_WRITTEN.labels(table)
-            c.inc(n - c._value.get())
         return written
 
     async def backpressure(self) -> None:

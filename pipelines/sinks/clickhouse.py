@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.exceptions import DataError
 
+from pipelines import telemetry
 from pipelines.sinks.tables import CORE_TABLES, TableSpec
 from pipelines.store import Store
 
@@ -187,6 +188,7 @@ class ClickHouseSink:
                         delay = min(delay * 2, self.retry_max_s)
                 self.stats.inserts += 1
                 self.stats.rows_written[table] = self.stats.rows_written.get(table, 0) + len(buf.rows)
+                telemetry.ROWS_WRITTEN.labels(table).inc(len(buf.rows))
                 written += len(buf.rows)
             self.stats.last_flush_s = time.monotonic() - t0
             return written
