@@ -60,7 +60,7 @@ def _thaw(raw: bytes | None) -> Any:
 
 
 def create_app(settings: PipelineSettings) -> faust.App:
-    store = Store(settings.dsn(), settings.clickhouse_database)
+    store = Store(settings.dsn(), settings.clickhouse_database, settings.clickhouse_cluster)
     store.apply_schema()
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",

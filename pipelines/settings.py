@@ -26,6 +26,9 @@ class CommonSettings(BaseSettings):
     #: ``chdb:///path`` (embedded, default under ``home``) or ``http(s)://user:pass@host:port``.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "gpuwatch"
+    #: A ``<remote_servers>`` cluster name: tables are created replicated and sharded across it
+    #: (schemas/ddl_cluster.py). Empty for chDB or a single server.
+    clickhouse_cluster: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_.-]{0,63})?$")
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
 
@@ -34,6 +37,14 @@ class CommonSettings(BaseSettings):
     def _dsn_scheme(cls, v: str) -> str:
         if v and not v.startswith(("chdb://", "http://", "https://")):
             raise ValueError("GPUWATCH_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+        return v
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_needs_server(cls, v: str, info) -> str:
+        if v and not str(info.data.get("clickhouse_dsn", "")).startswith(("http://", "https://")):
+            raise ValueError("GPUWATCH_CLICKHOUSE_CLUSTER needs a ClickHouse server: set GPUWATCH_CLICKHOUSE_DSN "
+                             "to http(s)://..., or leave the cluster empty for embedded chDB")
         return v
 
     def dsn(self) -> str:

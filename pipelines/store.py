@@ -97,24 +97,30 @@ class Store:
     from worker threads to keep its event loop free.
     """
 
-    def __init__(self, dsn: str, database: str = "gpuwatch") -> None:
+    def __init__(self, dsn: str, database: str = "gpuwatch", cluster: str = "") -> None:
         import clickhouse_connect
 
         self.dsn = dsn
         self.database = ddl.check_db_name(database)
+        if cluster and is_chdb(dsn):
+            raise StoreError("a ClickHouse cluster needs a server DSN (http(s)://), not chdb://")
+        self.cluster = cluster
+        # On a cluster, writes go through Distributed tables: insert in the foreground, so a batch
+        # is stored on its shards (and deduplicated there) before the offsets it covers are acked.
+        session = {"distributed_foreground_insert": 1} if cluster else None
         self._lock = threading.Lock()
         if is_chdb(dsn):
             path = chdb_path(dsn)
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = clickhouse_connect.get_client(dsn=dsn, settings=session)
         except Exception as e:  # the driver raises many types; the message is what matters
             raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {e}") from None
 
     def apply_schema(self) -> list[int]:
         with self._lock:
-            return ddl.apply(self._client, self.database)
+            return ddl.apply(self._client, self.database, self.cluster or None)
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
                dedup_token: str | None = None) -> None:

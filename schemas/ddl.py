@@ -4,6 +4,11 @@ Migrations are the numbered ``schemas/clickhouse/NNN_name.sql`` files. Each is
 applied once, in order, and recorded in ``{db}.schema_version``; every
 statement is also ``IF NOT EXISTS``, so a crash half-way through a migration
 is safe to re-run.
+
+The same files serve a cluster: with ``cluster=NAME`` every statement is
+rendered by :mod:`schemas.ddl_cluster` (replicated storage under the server's
+``{shard}``/``{replica}`` macros, a ``Distributed`` table under the usual name,
+``ON CLUSTER``), so code reads and writes the same table names either way.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
+
+from schemas.ddl_cluster import render_for_cluster
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -29,9 +36,16 @@ class Migration:
     name: str
     sql: str
 
-    def statements(self, db: str) -> list[str]:
+    def statements(self, db: str, cluster: str | None = None) -> list[str]:
         body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
-        return [s.strip().replace("{db}", db) for s in re.split(r";\s*\n", body + "\n") if s.strip()]
+        single = [s.strip().replace("{db}", db) for s in re.split(r";\s*\n", body + "\n") if s.strip()]
+        return _for_topology(single, db, cluster)
+
+
+def _for_topology(statements: list[str], db: str, cluster: str | None) -> list[str]:
+    if not cluster:
+        return statements
+    return [out for stmt in statements for out in render_for_cluster(stmt, db, cluster)]
 
 
 def migrations() -> list[Migration]:
@@ -49,21 +63,31 @@ def check_db_name(db: str) -> str:
     return db
 
 
-def apply(client: _Commands, db: str = "gpuwatch") -> list[int]:
-    """Bring ``db`` up to the newest schema; returns the versions applied now."""
-    check_db_name(db)
-    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    client.command(
+def bootstrap_statements(db: str, cluster: str | None = None) -> list[str]:
+    """The database and the table that records which migrations are applied."""
+    return _for_topology([
+        f"CREATE DATABASE IF NOT EXISTS {db}",
         f"CREATE TABLE IF NOT EXISTS {db}.schema_version "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+        "ENGINE = ReplacingMergeTree ORDER BY version",
+    ], db, cluster)
+
+
+def apply(client: _Commands, db: str = "gpuwatch", cluster: str | None = None) -> list[int]:
+    """Bring ``db`` up to the newest schema; returns the versions applied now.
+
+    ``cluster`` names a ``<remote_servers>`` cluster of a ClickHouse server
+    deployment; leave it empty for chDB or a single server.
+    """
+    check_db_name(db)
+    for stmt in bootstrap_statements(db, cluster):
+        client.command(stmt)
     done = {row[0] for row in client.query(f"SELECT version FROM {db}.schema_version").result_rows}
     applied = []
     for mig in migrations():
         if mig.version in done:
             continue
-        for stmt in mig.statements(db):
+        for stmt in mig.statements(db, cluster):
             client.command(stmt)
         client.command(
             f"INSERT INTO {db}.schema_version (version, name, applied_at) VALUES "
