@@ -1,0 +1,114 @@
+"""The columnar decoder accepts exactly what the strict model accepts, with the same values.
+
+A differential test: many messages, good and subtly bad, go through both the
+column-wise decoder and :func:`schemas.codec.decode`; any difference is a bug
+in the fast path (it must never accept what the contract refuses, nor lose a
+sample the contract keeps).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import orjson
+import pytest
+
+from pipelines.transforms.metric_columns import decode_metric_messages
+from schemas.codec import SchemaError, decode
+from schemas.metrics import MetricBatch
+
+NOW = time.time()
+
+
+def _good(rng: random.Random, node: str) -> dict:
+    n = rng.randrange(1, 40)
+    return {"node": node, "ts": NOW - rng.random() * 100, "seq": rng.randrange(1000), "samples": [
+        {"gpu": i % 8, "uuid": f"GPU-{i % 8}", "metric": f"m_{i // 8}", "value": rng.random() * 100, "unit": "W"}
+        for i in range(n)]}
+
+
+MUTATIONS = [
+    lambda m: m["samples"][0].__setitem__("value", "97"),
+    lambda m: m["samples"][0].__setitem__("value", True),
+    lambda m: m["samples"][0].__setitem__("value", 1e400),  # orjson writes inf as null
+    lambda m: m["samples"][0].__setitem__("gpu", 1.0),
+    lambda m: m["samples"][0].__setitem__("gpu", 1024),
+    lambda m: m["samples"][0].__setitem__("gpu", -2),
+    lambda m: m["samples"][0].__setitem__("metric", "9bad"),
+    lambda m: m["samples"][0].__setitem__("metric", "ok_but_new_name"),
+    lambda m: m["samples"][0].__setitem__("uuid", "x" * 97),
+    lambda m: m["samples"][0].__setitem__("unit", "u" * 17),
+    lambda m: m["samples"][0].__setitem__("ts", NOW + 10_000),
+    lambda m: m["samples"][0].__setitem__("ts", NOW - 5),
+    lambda m: m["samples"][0].__setitem__("labels", {"pid": "42"}),
+    lambda m: m["samples"][0].__setitem__("labels", {"9bad": "x"}),
+    lambda m: m["samples"].append(dict(m["samples"][0])),
+    lambda m: m.__setitem__("samples", []),
+    lambda m: m.__setitem__("node", "bad node"),
+    lambda m: m.__setitem__("ts", NOW + 3600),
+    lambda m: m.__setitem__("ts", int(NOW)),
+    lambda m: m.__setitem__("seq", -1),
+    lambda m: m.__setitem__("v", 2),
+    lambda m: m.__setitem__("v", True),
+    lambda m: m.__setitem__("labels", {"job": "j1"}),
+    lambda m: m.__setitem__("extra_field", 1),
+    lambda m: m["samples"][0].pop("metric"),
+    lambda m: m["samples"][0].pop("uuid"),
+]
+
+
+def _strict(raw: bytes):
+    try:
+        return decode(raw, MetricBatch)
+    except SchemaError as e:
+        return str(e)
+
+
+def test_fast_path_agrees_with_the_strict_model_on_good_and_bad_messages():
+    rng = random.Random(7)
+    messages = []
+    for i in range(600):
+        m = _good(rng, f"node-{i % 13}")
+        if rng.random() < 0.5:
+            rng.choice(MUTATIONS)(m)
+        messages.append((orjson.dumps(m), i % 3, i))
+    messages.append((b"{not json", 0, 999))
+    messages.append((None, 0, 1000))
+    cols, rejected = decode_metric_messages(messages, now=NOW)
+
+    expected = {off: _strict(raw) if raw is not None else "empty" for raw, _, off in messages}
+    refused = {r.offset: r.reason for r in rejected}
+    for off, verdict in expected.items():
+        if isinstance(verdict, MetricBatch):
+            assert off not in refused, (off, refused.get(off))
+        else:
+            assert off in refused, f"offset {off} accepted but the model refuses it: {verdict}"
+            if verdict != "empty":
+                assert refused[off] == verdict
+
+    kept = [(off, b) for off, b in expected.items() if isinstance(b, MetricBatch)]
+    assert cols.batch_offset.tolist() == [off for off, _ in kept]
+    want_values = [s.value for _, b in kept for s in b.samples]
+    want_ts = [b.sample_ts(s) for _, b in kept for s in b.samples]
+    want_labels = [{**b.labels, **s.labels} for _, b in kept for s in b.samples]
+    assert cols.value.tolist() == want_values
+    assert np.allclose(cols.ts, want_ts)
+    assert cols.labels == want_labels
+    assert cols.metric == [s.metric for _, b in kept for s in b.samples]
+    assert cols.gpu.tolist() == [s.gpu for _, b in kept for s in b.samples]
+    assert cols.src_offset.tolist() == [off for off, b in kept for _ in b.samples]
+    assert len(rejected) > 50 and len(kept) > 300  # both paths were exercised
+
+
+def test_columns_insert_into_clickhouse_as_arrow(store):
+    rng = random.Random(1)
+    messages = [(orjson.dumps(_good(rng, f"n{i}")), 2, 100 + i) for i in range(20)]
+    cols, rejected = decode_metric_messages(messages, now=NOW)
+    assert not rejected
+    store._client.insert_arrow(f"{store.database}.metrics_raw", cols.to_arrow())
+    rows = store.query(f"SELECT count(), sum(value), min(src_offset), max(src_offset), any(src_partition) "
+                       f"FROM {store.database}.metrics_raw").rows[0]
+    assert rows[0] == len(cols) and rows[1] == pytest.approx(float(cols.value.sum()))
+    assert (rows[2], rows[3], rows[4]) == (100, 119, 2)
