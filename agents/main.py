@@ -1,7 +1,7 @@
 """``gpuwatch agent`` on a real host: load the config, build the agent, run until SIGTERM.
 
-Exit codes: 0 after a clean stop, 2 for a configuration a person must fix
-(raised as ``UsageError`` with the problems listed). ``--once`` prints one
+Exit codes: 0 after a clean stop; a configuration a person must fix raises
+``ConfigError`` with the problems listed, which the CLI prints and exits 2. ``--once`` prints one
 scrape's messages as JSON lines and exits, which is how to check a host's
 setup (which GPUs and fields NVML reads, which collectors are healthy)
 without Kafka.
@@ -69,12 +69,7 @@ def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
 
 
 def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = None) -> int:
-    from pipelines.cli import UsageError
-
-    try:
-        cfg = load_config(_config_path(args))
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+    cfg = load_config(_config_path(args))  # ConfigError: the caller prints it and exits 2
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conf = {**kafka_conf, **cfg.kafka.client_config()}
@@ -83,10 +78,7 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
     once = bool(getattr(args, "once", False))
     from agents.node_agent import NodeAgent
 
-    try:
-        delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+    delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
     agent = NodeAgent(cfg, delivery, nvml=nvml)
     stop = threading.Event()
 
