@@ -42,6 +42,9 @@ class PrintDelivery:
     def pump(self) -> None:
         self.stream.flush()
 
+    def expedite(self) -> None:
+        self.stream.flush()
+
     def stats(self) -> dict[str, int]:
         return {"sent": self.sent}
 
