@@ -42,6 +42,9 @@ from schemas.xid import normalize_pci_bus_id
 
 log = logging.getLogger("gpuwatch.agent.nvml")
 
+#: GPU i first reads its scheduled groups i times this many seconds after start.
+_STAGGER_S = 1.0
+
 
 class NvmlConfig(CollectorConfig):
     #: Per-process GPU memory and utilisation (also what attribution needs).
@@ -229,7 +232,9 @@ class NvmlCollector(Collector):
         """The scheduled groups due on this GPU now (and their next time set)."""
         due = set()
         for name, every in self._intervals.items():
-            if mono >= g.next_due.get(name, 0.0) - 0.05 * every:
+            if name not in g.next_due:  # spread the GPUs' costly reads over the first scrapes, not all at once
+                g.next_due[name] = mono + min(every, _STAGGER_S * g.ident.index)
+            if mono >= g.next_due[name] - min(0.25, 0.05 * every):  # a tick waking a hair early still reads
                 g.next_due[name] = mono + every
                 due.add(name)
         return due

@@ -25,6 +25,7 @@ pynvml.NVMLError_GpuIsLost: GPU is lost
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -53,12 +54,20 @@ H200_COSTS: dict[str, tuple[float, float]] = {
 }
 
 
+_BURN = bytes(16384)
+
+
 def _spend(cpu_s: float, wall_s: float) -> None:
-    """Burn ``cpu_s`` of this thread's CPU, then sleep until ``wall_s`` has passed."""
+    """Burn ``cpu_s`` of this thread's CPU, then sleep until ``wall_s`` has passed.
+
+    Long burns hash a buffer, which releases the GIL as the real library's C
+    code does, so fake GPUs read in parallel contend as real ones would.
+    """
     t0 = time.perf_counter()
     end = time.thread_time() + cpu_s
     while time.thread_time() < end:
-        pass
+        if cpu_s > 1e-4:
+            hashlib.sha256(_BURN)
     left = wall_s - (time.perf_counter() - t0)
     if left > 0:
         time.sleep(left)

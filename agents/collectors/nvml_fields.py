@@ -223,6 +223,6 @@ def batched_group_rows(group: str, values: dict[str, float]) -> list[Row]:
 #: the replay counter 150 us; every other read 1-9 us). Groups not named are read every scrape.
 #: ``inventory`` is the search for GPUs that appeared or came back.
 DEFAULT_GROUP_INTERVALS_S: dict[str, float] = {
-    "energy": 10.0, "pcie_throughput": 30.0, "pcie_replay": 10.0, "ecc": 10.0, "retired_pages": 60.0,
+    "energy": 60.0, "pcie_throughput": 30.0, "pcie_replay": 10.0, "ecc": 10.0, "retired_pages": 60.0,
     "remapped_rows": 60.0, "power_limit": 60.0, "inventory": 30.0,
 }

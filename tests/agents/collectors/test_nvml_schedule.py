@@ -29,17 +29,21 @@ def _counting(nv: FakeNvml, name: str) -> list:
     return calls
 
 
-def test_costly_groups_are_read_on_their_own_interval_and_cheap_ones_every_scrape():
+def test_costly_groups_are_read_on_their_own_interval_staggered_across_gpus_and_cheap_ones_every_scrape():
     nv = FakeNvml(2)
     energy = _counting(nv, "nvmlDeviceGetTotalEnergyConsumption")
     pcie = _counting(nv, "nvmlDeviceGetPcieThroughput")
     c = _collector(nv, group_intervals_s={"energy": 3600, "pcie_throughput": 3600})
     first = c.collect(1.0)
-    rest = [c.collect(float(t)) for t in range(2, 6)]
-    assert {"energy_j", "pcie_tx_bytes_s", "gpu_temp_c"} <= _metrics(first)
-    for samples in rest:
+    assert {"energy_j", "pcie_tx_bytes_s", "gpu_temp_c"} <= _metrics(first, 0)
+    assert not {"energy_j", "pcie_tx_bytes_s"} & _metrics(first, 1)  # GPU 1 takes its turn a second later
+    for t in range(2, 5):
+        samples = c.collect(float(t))
         assert "gpu_temp_c" in _metrics(samples) and "power_w" in _metrics(samples, 1)
-        assert not {"energy_j", "pcie_tx_bytes_s"} & _metrics(samples)
+        assert not {"energy_j", "pcie_tx_bytes_s"} & (_metrics(samples, 0) | _metrics(samples, 1))
+    time.sleep(1.05)
+    later = c.collect(5.0)
+    assert {"energy_j", "pcie_tx_bytes_s"} <= _metrics(later, 1) and "energy_j" not in _metrics(later, 0)
     assert len(energy) == 2 and len(pcie) == 4  # once per GPU (tx and rx), not once per scrape
 
 
