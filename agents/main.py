@@ -83,6 +83,17 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
 
     delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
     agent = NodeAgent(cfg, delivery, nvml=nvml)
+    port = getattr(args, "metrics_port", None)
+    if (cfg.exporter.enabled or port is not None) and not once:
+        from agents.prometheus_exporter import PrometheusExporter
+
+        host, cfg_port = cfg.exporter.address
+        agent.exporter = PrometheusExporter(cfg.node, agent.context)
+        try:
+            agent.exporter.serve(host, cfg_port if port is None else port)
+        except OSError as e:
+            raise ConfigError(f"exporter: cannot listen on {host}:{cfg_port if port is None else port} ({e}); "
+                              "set exporter.listen or --metrics-port to a free port") from None
     stop = threading.Event()
 
     def _stop(signum, _frame) -> None:
@@ -99,5 +110,9 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
         agent.delivery = delivery
         agent.shutdown()
         return 0
-    agent.run(stop)
+    try:
+        agent.run(stop)
+    finally:
+        if agent.exporter is not None:
+            agent.exporter.close()
     return 0

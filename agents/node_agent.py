@@ -103,6 +103,8 @@ class NodeAgent:
         #: Pushed events are sent from collectors' threads; one lock keeps delivery single-threaded.
         self._send_lock = threading.RLock()
         self._by_gpu: dict[int, dict[str, str]] = {}
+        #: The optional /metrics page (agents.prometheus_exporter), fed each scrape and each pushed event.
+        self.exporter: Any = None
 
     def _build_collectors(self, nvml: Any) -> list[Collector]:
         out = []
@@ -133,6 +135,10 @@ class NodeAgent:
                     slot.pushing = slot.collector.start_push(self.publish_event)
                 slot.poll(now, samples, events, logs)
         self._attribute(samples, events)
+        if self.exporter is not None:
+            self.exporter.update(samples)
+            for ev in events:
+                self.exporter.event(ev)
         self.seq += 1
         samples.extend(self._self_samples(time.perf_counter() - t0))
         with self._send_lock:
@@ -154,6 +160,8 @@ class NodeAgent:
     def publish_event(self, ev: dict) -> None:
         """Send one event now, off the scrape tick (XIDs as the kernel logs them), and flush it out."""
         self._attribute_events([ev], self._by_gpu)
+        if self.exporter is not None:
+            self.exporter.event(ev)
         payload = orjson.dumps(ev)
         with self._send_lock:
             self.delivery.send(self.config.kafka.topics.events, self.config.node, payload)
