@@ -37,7 +37,8 @@ from pydantic import Field
 from agents.collectors.base import Collector, CollectorConfig, GpuIdentity, Sample
 from agents.collectors.gpu_reads import ParallelReads
 from agents.collectors.nvml_fields import (BATCHED_GROUPS, DEFAULT_GROUP_INTERVALS_S, FIELD_VALUES,
-                                           NVLINK_THROUGHPUT, READERS, batched_group_rows, field_value)
+                                           NVLINK_THROUGHPUT, READERS, GpuLost, batched_group_rows, field_value)
+from agents.collectors.nvml_processes import ProcessReads
 from schemas.xid import normalize_pci_bus_id
 
 log = logging.getLogger("gpuwatch.agent.nvml")
@@ -64,10 +65,6 @@ class NvmlConfig(CollectorConfig):
     hang_s: float = Field(default=5.0, gt=0, le=3600)
 
 
-class GpuLost(Exception):
-    """NVML says this GPU is gone (fallen off the bus)."""
-
-
 @dataclass
 class _Gpu:
     ident: GpuIdentity
@@ -90,7 +87,7 @@ def _finite(v: float) -> bool:
     return math.isfinite(v)
 
 
-class NvmlCollector(Collector):
+class NvmlCollector(ProcessReads, Collector):
     name = "nvml"
     config_model = NvmlConfig
 
@@ -386,75 +383,6 @@ class NvmlCollector(Collector):
             self._counts["errors"] += 1
             self._once(("field", g.ident.index, name, ret), "GPU %d: field %s returned NVML error %d",
                        g.ident.index, name, ret)
-
-    def _processes(self, g: _Gpu) -> list[Sample]:
-        nv, h = self._nv, g.handle
-        mem: dict[int, float | None] = {}
-        procs = self._call(g, "processes", nv.nvmlDeviceGetComputeRunningProcesses, h)
-        if procs is None:
-            return []
-        graphics = self._call(g, "graphics_processes", nv.nvmlDeviceGetGraphicsRunningProcesses, h) \
-            if "graphics_processes" not in g.unsupported else None
-        for p in list(procs) + list(graphics or ()):
-            used = getattr(p, "usedGpuMemory", None)
-            mem[int(p.pid)] = float(used) if used is not None else mem.get(int(p.pid))
-        util: dict[int, Any] = {}
-        if mem and "process_utilization" not in g.unsupported:
-            try:
-                samples = nv.nvmlDeviceGetProcessUtilization(h, g.state.get("proc_ts", 0))
-            except nv.NVMLError as e:
-                if e.value == nv.NVML_ERROR_GPU_IS_LOST:
-                    raise GpuLost(str(e)) from None
-                if e.value in (nv.NVML_ERROR_NOT_SUPPORTED, nv.NVML_ERROR_FUNCTION_NOT_FOUND):
-                    self._unsupported(g, "process_utilization", str(e))
-                samples = []  # NOT_FOUND: no new samples since the last scrape
-            for s in samples:
-                util[int(s.pid)] = s
-                g.state["proc_ts"] = max(g.state.get("proc_ts", 0), int(s.timeStamp))
-        self.context.gpu_pids[g.ident.index] = sorted(mem)
-        idx, uuid = g.ident.index, g.ident.uuid
-        out: list[Sample] = [{"gpu": idx, "uuid": uuid, "metric": "gpu_process_count", "value": float(len(mem)),
-                              "unit": ""}]
-        for pid in sorted(mem):
-            labels = {"pid": str(pid)}
-            if mem[pid] is not None:
-                out.append({"gpu": idx, "uuid": uuid, "metric": "process_fb_used_bytes", "value": mem[pid],
-                            "unit": "B", "labels": labels})
-            if pid in util:
-                out.append({"gpu": idx, "uuid": uuid, "metric": "process_sm_util_pct",
-                            "value": float(util[pid].smUtil), "unit": "%", "labels": labels})
-                out.append({"gpu": idx, "uuid": uuid, "metric": "process_mem_util_pct",
-                            "value": float(util[pid].memUtil), "unit": "%", "labels": labels})
-        return out
-
-    def _mig(self, g: _Gpu) -> list[Sample]:
-        nv, h = self._nv, g.handle
-        mode = self._call(g, "mig", nv.nvmlDeviceGetMigMode, h)
-        if mode is None:
-            return []
-        idx, uuid = g.ident.index, g.ident.uuid
-        enabled = int(mode[0]) == getattr(nv, "NVML_DEVICE_MIG_ENABLE", 1)
-        out: list[Sample] = [{"gpu": idx, "uuid": uuid, "metric": "mig_enabled", "value": float(enabled), "unit": ""}]
-        if not enabled:
-            return out
-        count = 0
-        for i in range(nv.nvmlDeviceGetMaxMigDeviceCount(h)):
-            try:
-                mh = nv.nvmlDeviceGetMigDeviceHandleByIndex(h, i)
-                labels = {"mig_uuid": _text(nv.nvmlDeviceGetUUID(mh)),
-                          "gpu_instance": str(nv.nvmlDeviceGetGpuInstanceId(mh)),
-                          "compute_instance": str(nv.nvmlDeviceGetComputeInstanceId(mh))}
-                m = nv.nvmlDeviceGetMemoryInfo(mh)
-            except nv.NVMLError as e:
-                if e.value == nv.NVML_ERROR_GPU_IS_LOST:
-                    raise GpuLost(str(e)) from None
-                continue  # NOT_FOUND: an empty MIG slot
-            count += 1
-            out += [{"gpu": idx, "uuid": uuid, "metric": metric, "value": float(v), "unit": "B", "labels": labels}
-                    for metric, v in (("mig_fb_used_bytes", m.used), ("mig_fb_free_bytes", m.free),
-                                      ("mig_fb_total_bytes", m.total))]
-        out.append({"gpu": idx, "uuid": uuid, "metric": "mig_instance_count", "value": float(count), "unit": ""})
-        return out
 
     def _mark_lost(self, g: _Gpu, now: float, why: str) -> None:
         g.lost = True

@@ -14,6 +14,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 Row = tuple[str, float, str]
+
+
+class GpuLost(Exception):
+    """NVML says this GPU is gone (fallen off the bus)."""
+
+
 #: A reader takes (pynvml module, device handle, per-GPU state) and returns rows.
 Reader = Callable[[Any, Any, dict], list[Row]]
 
