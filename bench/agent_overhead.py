@@ -88,6 +88,24 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def _threads_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds by thread name (librdkafka names its threads; Python's show as the interpreter's name)."""
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if tid == str(pid):
+                name = "main (Python: the scrape)"
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = name.rstrip("0123456789/:") or name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -223,9 +241,9 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         load = _Load(log, kern, args.log_rate, args.xid_every)
         try:
             load.run(args.warmup, proc, xids=False)
-            cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+            cpu0, t0, th0 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
             load.run(args.seconds, proc, xids=True)
-            cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+            cpu1, t1, th1 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
             hwm_kb = _status_kb(proc.pid, "VmHWM")
             if proc.poll() is not None:
                 raise SystemExit(f"the agent exited early with code {proc.returncode}")
@@ -245,7 +263,8 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
     return {"label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
             "tick_ms": [s * 1e3 for s in rx.scrape_s], "first_tick_ms": rx.scrape_s[0] * 1e3 if rx.scrape_s else 0, "xid_ms": lat, "xid_sent": len(load.xid_written),
             "batches": rx.batches, "samples": rx.samples, "records": rx.records, "window_s": t1 - t0,
-            "lines_per_s": load.written / (args.warmup + args.seconds)}
+            "lines_per_s": load.written / (args.warmup + args.seconds),
+            "by_thread": {k: 100.0 * (v - th0.get(k, 0.0)) / (t1 - t0) for k, v in th1.items()}}
 
 
 def main() -> int:
@@ -301,6 +320,8 @@ def main() -> int:
               f"batches ({r['samples'] / max(1, r['batches']):.0f} samples each), {r['records']} log records; "
               f"tick p50 {_pct(r['tick_ms'], .5):.1f} ms, slowest {sorted(r['tick_ms'])[-3:]} ms "
               f"(first {r['first_tick_ms']:.1f} ms)")
+        print("  CPU by thread: " + ", ".join(f"{k} {v:.2f}%" for k, v in sorted(r["by_thread"].items(),
+                                                                                 key=lambda kv: -kv[1]) if v > 0))
     print(f"NVML: {what}")
     print(f"per GPU: {per_cpu:.3f}% of a core, {per_rss:.2f} MB RSS")
     results = [
