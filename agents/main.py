@@ -1,8 +1,8 @@
 """``gpuwatch agent`` on a real host: load the config, build the agent, run until SIGTERM.
 
 Exit codes: 0 after a clean stop; a configuration a person must fix raises
-``ConfigError`` with the problems listed, which the CLI prints and exits 2. ``--once`` prints one
-scrape's messages as JSON lines and exits, which is how to check a host's
+``ConfigError`` with the problems listed, which the CLI prints and exits 2.
+``--once`` prints one scrape's messages as JSON lines and exits, which is how to check a host's
 setup (which GPUs and fields NVML reads, which collectors are healthy)
 without Kafka.
 """

@@ -261,7 +261,8 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         rx.join(10)
     lat = [(rx.xid_arrived[n] - w) * 1e3 for n, w in load.xid_written.items() if n in rx.xid_arrived]
     return {"label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
-            "tick_ms": [s * 1e3 for s in rx.scrape_s], "first_tick_ms": rx.scrape_s[0] * 1e3 if rx.scrape_s else 0, "xid_ms": lat, "xid_sent": len(load.xid_written),
+            "tick_ms": [s * 1e3 for s in rx.scrape_s], "first_tick_ms": rx.scrape_s[0] * 1e3 if rx.scrape_s else 0,
+            "xid_ms": lat, "xid_sent": len(load.xid_written),
             "batches": rx.batches, "samples": rx.samples, "records": rx.records, "window_s": t1 - t0,
             "lines_per_s": load.written / (args.warmup + args.seconds),
             "by_thread": {k: 100.0 * (v - th0.get(k, 0.0)) / (t1 - t0) for k, v in th1.items()}}

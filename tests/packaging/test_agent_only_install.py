@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,14 @@ def _dir_bytes(path: Path) -> int:
 def agent_venv(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("agent-venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # A copy of the packaging folder's parents is not needed: pip builds from the repo in place.
-    r = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT / "packaging/agent")],
-                       capture_output=True, text=True, timeout=900)
+    # pip builds in place (packaging/agent/build, ignored by git); it is removed again after.
+    try:
+        r = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT / "packaging/agent")],
+                           capture_output=True, text=True, timeout=900)
+    finally:
+        shutil.rmtree(ROOT / "packaging/agent/build", ignore_errors=True)
+        for egg in (ROOT / "packaging/agent").glob("*.egg-info"):
+            shutil.rmtree(egg, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return venv
 
