@@ -85,9 +85,9 @@ class ParallelReads:
                 out.recovered.append(key)
         return out
 
-    def is_hung(self, key: Hashable) -> bool:
-        w = self._workers.get(key)
-        return bool(w and w.hung)
+    def any_busy(self) -> bool:
+        """Is some read still running? Then the driver may be stalled: ask it nothing on this thread."""
+        return any(w.future is not None and not w.future.done() for w in self._workers.values())
 
     def forget(self, key: Hashable) -> None:
         """Stop tracking a GPU (it left the bus); a read stuck on it is abandoned, not waited for."""

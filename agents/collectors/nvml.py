@@ -218,6 +218,8 @@ class NvmlCollector(ProcessReads, Collector):
     def _inventory_changed(self) -> bool:
         """A GPU was lost, or the driver counts a different number (one appeared); asks no GPU anything."""
         self._last_discover = time.monotonic()
+        if self._reads.any_busy():
+            return False  # a stalled driver would hang the scrape itself; look again next time
         if any(g.lost for g in self._gpus):
             return True
         try:

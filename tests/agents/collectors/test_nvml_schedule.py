@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pynvml
@@ -129,3 +130,30 @@ def test_a_gpu_that_falls_off_the_bus_and_returns_gives_an_event_each_way():
     assert len(back) == 1 and back[0]["gpu"] == 1 and back[0]["title"] == "GPU 1 is back"
     NodeEvent.model_validate({**back[0], "ts": time.time()})
     assert c.stats()["gpus_returned"] == 1
+
+
+def test_a_stalled_driver_never_hangs_the_scrape_through_the_inventory_check():
+    nv = FakeNvml(2)
+    c = _collector(nv, read_budget_s=0.2, hang_s=0.3, rediscover_s=0.01)
+    c.collect(1.0)
+    nv.gpus[1].hung = True
+    real_count = nv.nvmlDeviceGetCount
+    stalled = []
+
+    def count():  # the driver's global lock is held: every call blocks
+        stalled.append(1)
+        while nv.gpus[1].hung:
+            time.sleep(0.01)
+        return real_count()
+
+    nv.nvmlDeviceGetCount = count
+    done = threading.Event()
+    samples: list = []
+    t = threading.Thread(target=lambda: (samples.extend(c.collect(2.0)), time.sleep(0.05),
+                                         samples.extend(c.collect(3.0)), done.set()), daemon=True)
+    t.start()
+    finished = done.wait(10)
+    nv.gpus[1].hung = False
+    assert finished and not stalled  # the scrape went on, reading GPU 0, without asking the stalled driver
+    assert {s["gpu"] for s in samples} == {0}
+    c.close()
