@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	@sh infra/alertmanager/install.sh || echo "prometheus-alertmanager missing: its tests are skipped"
+	@sh infra/prometheus/install.sh || echo "prometheus missing: the agent's /metrics scrape test is skipped"
 	$(BIN)/python -m pytest -q -ra
 
 bench: install

@@ -91,6 +91,27 @@ class SpoolConfig(_Section):
     retry_s: float = Field(default=5.0, gt=0, le=600)
 
 
+class ExporterConfig(_Section):
+    """The optional Prometheus endpoint (dcgm-exporter names and labels): agents.prometheus_exporter."""
+
+    enabled: bool = False
+    #: host:port to serve /metrics on (dcgm-exporter's port is 9400); --metrics-port overrides the port.
+    listen: str = "0.0.0.0:9400"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:9400")
+        return v
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
+
+
 class CollectorsConfig(_Section):
     nvml: NvmlConfig = Field(default_factory=NvmlConfig)
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
@@ -120,6 +141,7 @@ class AgentConfig(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    exporter: ExporterConfig = Field(default_factory=ExporterConfig)
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
 
     @classmethod

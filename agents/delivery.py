@@ -117,6 +117,16 @@ class Delivery:
             self._next_try = time.monotonic() + self.retry_s
             log.warning("Kafka unreachable (%s): spooling to %s until it answers", reason, self.spool.dir)
 
+    def expedite(self, timeout_s: float = 0.1) -> None:
+        """Get what was just sent (an XID) onto the wire now rather than after ``linger.ms``.
+
+        librdkafka's flush sends queued messages at once, ignoring the linger
+        wait; the timeout bounds how long a slow broker can hold the caller.
+        While spooling there is nothing to flush: the message is on disk.
+        """
+        if not self.spooling and self.publisher.pending():
+            self.publisher.flush(timeout_s)
+
     # -- replay ----------------------------------------------------------------------------
     def pump(self) -> None:
         """Serve delivery reports, settle held messages and replay the spool. Call once per scrape."""

@@ -1,8 +1,8 @@
 """``gpuwatch agent`` on a real host: load the config, build the agent, run until SIGTERM.
 
-Exit codes: 0 after a clean stop, 2 for a configuration a person must fix
-(raised as ``UsageError`` with the problems listed). ``--once`` prints one
-scrape's messages as JSON lines and exits, which is how to check a host's
+Exit codes: 0 after a clean stop; a configuration a person must fix raises
+``ConfigError`` with the problems listed, which the CLI prints and exits 2.
+``--once`` prints one scrape's messages as JSON lines and exits, which is how to check a host's
 setup (which GPUs and fields NVML reads, which collectors are healthy)
 without Kafka.
 """
@@ -42,6 +42,9 @@ class PrintDelivery:
     def pump(self) -> None:
         self.stream.flush()
 
+    def expedite(self) -> None:
+        self.stream.flush()
+
     def stats(self) -> dict[str, int]:
         return {"sent": self.sent}
 
@@ -69,12 +72,7 @@ def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
 
 
 def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = None) -> int:
-    from pipelines.cli import UsageError
-
-    try:
-        cfg = load_config(_config_path(args))
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+    cfg = load_config(_config_path(args))  # ConfigError: the caller prints it and exits 2
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conf = {**kafka_conf, **cfg.kafka.client_config()}
@@ -83,11 +81,19 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
     once = bool(getattr(args, "once", False))
     from agents.node_agent import NodeAgent
 
-    try:
-        delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+    delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
     agent = NodeAgent(cfg, delivery, nvml=nvml)
+    port = getattr(args, "metrics_port", None)
+    if (cfg.exporter.enabled or port is not None) and not once:
+        from agents.prometheus_exporter import PrometheusExporter
+
+        host, cfg_port = cfg.exporter.address
+        agent.exporter = PrometheusExporter(cfg.node, agent.context)
+        try:
+            agent.exporter.serve(host, cfg_port if port is None else port)
+        except OSError as e:
+            raise ConfigError(f"exporter: cannot listen on {host}:{cfg_port if port is None else port} ({e}); "
+                              "set exporter.listen or --metrics-port to a free port") from None
     stop = threading.Event()
 
     def _stop(signum, _frame) -> None:
@@ -104,5 +110,9 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
         agent.delivery = delivery
         agent.shutdown()
         return 0
-    agent.run(stop)
+    try:
+        agent.run(stop)
+    finally:
+        if agent.exporter is not None:
+            agent.exporter.close()
     return 0

@@ -42,6 +42,7 @@ class _Slot:
     interval: float
     next_due: float = 0.0
     started: bool = False
+    pushing: bool = False
     healthy: bool = False
     errors: int = 0
     retry_at: float = 0.0
@@ -98,7 +99,12 @@ class NodeAgent:
         self._next_heartbeat = 0.0
         self._spool_dropped_seen = 0
         self.counts = {"scrapes": 0, "samples": 0, "events": 0, "log_records": 0, "heartbeats": 0,
-                       "samples_dropped": 0}
+                       "samples_dropped": 0, "events_pushed": 0}
+        #: Pushed events are sent from collectors' threads; one lock keeps delivery single-threaded.
+        self._send_lock = threading.RLock()
+        self._by_gpu: dict[int, dict[str, str]] = {}
+        #: The optional /metrics page (agents.prometheus_exporter), fed each scrape and each pushed event.
+        self.exporter: Any = None
 
     def _build_collectors(self, nvml: Any) -> list[Collector]:
         out = []
@@ -125,30 +131,49 @@ class NodeAgent:
             # 10% slack, so a tick that wakes a hair early never skips a collector due "now".
             if (final or mono >= slot.next_due - 0.1 * slot.interval) and slot.ensure_started(mono):
                 slot.next_due = mono + slot.interval
+                if not slot.pushing:
+                    slot.pushing = slot.collector.start_push(self.publish_event)
                 slot.poll(now, samples, events, logs)
         self._attribute(samples, events)
+        if self.exporter is not None:
+            self.exporter.update(samples)
+            for ev in events:
+                self.exporter.event(ev)
         self.seq += 1
         samples.extend(self._self_samples(time.perf_counter() - t0))
-        self._send_metrics(now, samples)
-        cfg = self.config.kafka.topics
-        for ev in events + self._spool_events(now):
-            self.delivery.send(cfg.events, self.config.node, orjson.dumps(ev))
-        self.counts["events"] += len(events)
-        self._send_logs(logs)
-        if mono >= self._next_heartbeat - 0.1 * self.config.interval_s or final:
-            self._next_heartbeat = mono + self.config.heartbeat_interval_s
-            hb = build_heartbeat(self.context, now, self.config.heartbeat_interval_s, self.health(),
-                                 self.config.labels)
-            self.delivery.send(cfg.heartbeats, self.config.node, orjson.dumps(hb))
-            self.counts["heartbeats"] += 1
-        self.counts["scrapes"] += 1
-        self.delivery.pump()
+        with self._send_lock:
+            self._send_metrics(now, samples)
+            cfg = self.config.kafka.topics
+            for ev in events + self._spool_events(now):
+                self.delivery.send(cfg.events, self.config.node, orjson.dumps(ev))
+            self.counts["events"] += len(events)
+            self._send_logs(logs)
+            if mono >= self._next_heartbeat - 0.1 * self.config.interval_s or final:
+                self._next_heartbeat = mono + self.config.heartbeat_interval_s
+                hb = build_heartbeat(self.context, now, self.config.heartbeat_interval_s, self.health(),
+                                     self.config.labels)
+                self.delivery.send(cfg.heartbeats, self.config.node, orjson.dumps(hb))
+                self.counts["heartbeats"] += 1
+            self.counts["scrapes"] += 1
+            self.delivery.pump()
+
+    def publish_event(self, ev: dict) -> None:
+        """Send one event now, off the scrape tick (XIDs as the kernel logs them), and flush it out."""
+        self._attribute_events([ev], self._by_gpu)
+        if self.exporter is not None:
+            self.exporter.event(ev)
+        payload = orjson.dumps(ev)
+        with self._send_lock:
+            self.delivery.send(self.config.kafka.topics.events, self.config.node, payload)
+            self.counts["events"] += 1
+            self.counts["events_pushed"] += 1
+            self.delivery.expedite()
 
     def _attribute(self, samples: list[Sample], events: list[dict]) -> None:
         """Put each GPU's job labels on its samples (a process sample gets its own process's)."""
         if self.attributor is None or not self.context.gpu_pids:
             return
-        by_gpu = self.attributor.gpu_labels(self.context.gpu_pids)
+        by_gpu = self._by_gpu = self.attributor.gpu_labels(self.context.gpu_pids)
         if not by_gpu:
             return
         for s in samples:
@@ -163,6 +188,11 @@ class NodeAgent:
             if extra:
                 merged = {**extra, **own} if own else dict(extra)
                 s["labels"] = merged if len(merged) <= 32 else dict(list(merged.items())[:32])
+        self._attribute_events(events, by_gpu)
+
+    def _attribute_events(self, events: list[dict], by_gpu: dict[int, dict[str, str]]) -> None:
+        if self.attributor is None:
+            return
         for ev in events:
             pid = ev.get("labels", {}).get("pid")
             extra = self.attributor.labels_for_pid(int(pid)) if pid and pid.isdigit() else by_gpu.get(ev["gpu"])

@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,6 +101,12 @@ class Collector(ABC):
     def stats(self) -> dict[str, int]:
         """Counts a person would ask about: received, dropped (by reason), errors."""
         return {}
+
+    def start_push(self, emit: Callable[[dict[str, Any]], None]) -> bool:
+        """Deliver events through ``emit`` the moment they happen (from the collector's own thread)
+        instead of through :meth:`events` at the next scrape. Return False when this collector
+        cannot (the default); then the scrape collects its events as usual."""
+        return False
 
     def stopping(self) -> None:
         """The agent is shutting down: the next scrape is the last, so hold nothing back."""

@@ -3,8 +3,14 @@
 It answers the same calls with the same shapes and the same ``NVMLError``
 classes (taken from the real nvidia-ml-py, which imports without a driver), so
 the collector under test is the production code path down to the pynvml
-boundary. Per GPU it can refuse any call as unsupported, and it can lose a GPU
-(every call then raises "GPU is lost", as after XID 79).
+boundary. Per GPU it can refuse any call as unsupported, lose a GPU (every
+call then raises "GPU is lost", as after XID 79) or hang it (every call blocks
+until ``hung`` is cleared, as a stalled driver does).
+
+With ``costs`` it also *costs* what the real library does: each call burns
+its CPU time and then waits out the rest of its wall time, so the overhead
+benchmark means something without a GPU. :data:`H200_COSTS` holds the costs
+measured on an H200 (driver 580).
 
 >>> nv = FakeNvml(gpus=1)
 >>> nv.nvmlInit(); h = nv.nvmlDeviceGetHandleByIndex(0)
@@ -19,6 +25,8 @@ pynvml.NVMLError_GpuIsLost: GPU is lost
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +41,36 @@ _FIELD_DEFAULTS = {
     _real.NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL: 0,
     _real.NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL: 0,
 }
+
+
+#: (CPU seconds, wall seconds) per call, measured with real NVML on an H200 (driver 580.159.04): energy
+#: 3.9 ms of CPU, PCIe throughput ~21 ms of wall per direction (NVML samples a window; the CPU part is what
+#: is left of the 5.9 ms per GPU per scrape), the replay counter 150 us, every other call 1-9 us (5 us here).
+H200_COSTS: dict[str, tuple[float, float]] = {
+    "nvmlDeviceGetTotalEnergyConsumption": (3.9e-3, 3.9e-3),
+    "nvmlDeviceGetPcieThroughput": (0.8e-3, 21e-3),
+    "nvmlDeviceGetPcieReplayCounter": (150e-6, 150e-6),
+    "*": (5e-6, 5e-6),
+}
+
+
+_BURN = bytes(16384)
+
+
+def _spend(cpu_s: float, wall_s: float) -> None:
+    """Burn ``cpu_s`` of this thread's CPU, then sleep until ``wall_s`` has passed.
+
+    Long burns hash a buffer, which releases the GIL as the real library's C
+    code does, so fake GPUs read in parallel contend as real ones would.
+    """
+    t0 = time.perf_counter()
+    end = time.thread_time() + cpu_s
+    while time.thread_time() < end:
+        if cpu_s > 1e-4:
+            hashlib.sha256(_BURN)
+    left = wall_s - (time.perf_counter() - t0)
+    if left > 0:
+        time.sleep(left)
 
 
 @dataclass
@@ -86,6 +124,8 @@ class FakeGpu:
     #: pynvml function names (or field ids) this GPU answers with NOT_SUPPORTED.
     unsupported: set = field(default_factory=set)
     lost: bool = False
+    #: While True every call on this GPU blocks (a stalled driver); clearing it lets them return.
+    hung: bool = False
 
     def __post_init__(self) -> None:
         self.uuid = self.uuid or f"GPU-fake0000-0000-0000-0000-{self.index:012x}"
@@ -100,7 +140,8 @@ class FakeGpu:
 class FakeNvml:
     """Module-like fake of pynvml over a list of :class:`FakeGpu`."""
 
-    def __init__(self, gpus: int | list[FakeGpu] = 8, driver: str = "550.90.07") -> None:
+    def __init__(self, gpus: int | list[FakeGpu] = 8, driver: str = "550.90.07",
+                 costs: dict[str, tuple[float, float]] | None = None) -> None:
         for k in dir(_real):  # constants and NVMLError classes, exactly as pynvml defines them
             if k.startswith(("NVML_", "NVMLError", "nvmlClocks", "nvmlMemory_v")):
                 setattr(self, k, getattr(_real, k))
@@ -108,6 +149,7 @@ class FakeNvml:
         self.driver = driver
         self.initialized = False
         self.calls = 0
+        self.costs = costs
 
     def _err(self, code: int) -> Exception:
         return _real.NVMLError(code)
@@ -115,6 +157,11 @@ class FakeNvml:
     def _check(self, h: Any, fn: str) -> FakeGpu:
         self.calls += 1
         gpu = h.lost_with if isinstance(h, FakeMig) else h
+        if self.costs is not None:
+            _spend(*self.costs.get(fn, self.costs["*"]))
+        deadline = time.monotonic() + 60
+        while gpu is not None and gpu.hung and time.monotonic() < deadline:
+            time.sleep(0.01)
         if gpu is not None and gpu.lost:
             raise self._err(_real.NVML_ERROR_GPU_IS_LOST)
         if gpu is not None and fn in gpu.unsupported:
@@ -224,13 +271,34 @@ class FakeNvml:
             raise self._err(_real.NVML_ERROR_INVALID_ARGUMENT)
         return 1 if link < g.nvlinks else 0
 
+    def _counter_fields(self, g: FakeGpu) -> dict[int, tuple[str, int]]:
+        """Field ids that mirror a call's counters, with the call whose support they share."""
+        r = _real
+        return {
+            r.NVML_FI_DEV_PCIE_REPLAY_COUNTER: ("nvmlDeviceGetPcieReplayCounter", g.pcie_replay),
+            r.NVML_FI_DEV_ECC_SBE_VOL_TOTAL: ("nvmlDeviceGetTotalEccErrors", g.ecc[(0, 0)]),
+            r.NVML_FI_DEV_ECC_DBE_VOL_TOTAL: ("nvmlDeviceGetTotalEccErrors", g.ecc[(1, 0)]),
+            r.NVML_FI_DEV_ECC_SBE_AGG_TOTAL: ("nvmlDeviceGetTotalEccErrors", g.ecc[(0, 1)]),
+            r.NVML_FI_DEV_ECC_DBE_AGG_TOTAL: ("nvmlDeviceGetTotalEccErrors", g.ecc[(1, 1)]),
+            r.NVML_FI_DEV_RETIRED_SBE: ("nvmlDeviceGetRetiredPages", len(g.retired_sbe)),
+            r.NVML_FI_DEV_RETIRED_DBE: ("nvmlDeviceGetRetiredPages", len(g.retired_dbe)),
+            r.NVML_FI_DEV_RETIRED_PENDING: ("nvmlDeviceGetRetiredPages", g.retired_pending),
+            r.NVML_FI_DEV_REMAPPED_COR: ("nvmlDeviceGetRemappedRows", g.remapped[0]),
+            r.NVML_FI_DEV_REMAPPED_UNC: ("nvmlDeviceGetRemappedRows", g.remapped[1]),
+            r.NVML_FI_DEV_REMAPPED_PENDING: ("nvmlDeviceGetRemappedRows", g.remapped[2]),
+            r.NVML_FI_DEV_REMAPPED_FAILURE: ("nvmlDeviceGetRemappedRows", g.remapped[3]),
+        }
+
     def nvmlDeviceGetFieldValues(self, h, ids):
         g = self._check(h, "nvmlDeviceGetFieldValues")
+        counters = self._counter_fields(g)
         out = []
         for fid, scope in ids:
             ret, val = _real.NVML_SUCCESS, 0
-            if fid in g.unsupported:
+            if fid in g.unsupported or (fid in counters and counters[fid][0] in g.unsupported):
                 ret = _real.NVML_ERROR_NOT_SUPPORTED
+            elif fid in counters:
+                val = counters[fid][1]
             elif fid in (_real.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX, _real.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX):
                 val = int(g.nvlink_kib / max(1, g.nvlinks))
             elif fid in g.fields:

@@ -149,7 +149,12 @@ class PrometheusCollector(Collector):
         self._failing: set[str] = set()
 
     def start(self) -> None:
-        import httpx
+        if not self.config.targets:
+            return  # nothing to scrape: httpx (the `scrape` extra of the agent-only install) is not needed
+        try:
+            import httpx
+        except ImportError:
+            raise RuntimeError("scraping exporters needs httpx: pip install 'gpuwatch-agent[scrape]'") from None
 
         self._client = httpx.Client(headers={"Accept": "application/openmetrics-text;version=1.0.0;q=0.5,"
                                                        "text/plain;version=0.0.4;q=0.4"})

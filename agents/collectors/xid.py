@@ -7,7 +7,14 @@ Sources, in the order ``auto`` tries them:
   neither repeats nor misses an XID.
 * ``journal``: ``journalctl -k --follow`` where only the journal has kernel
   messages (containers without /dev/kmsg); ``--cursor-file`` resumes it.
-* a file path (``/var/log/kern.log``), followed like any log file.
+* a file path (``/var/log/kern.log``), followed like any log file, or a
+  named pipe (FIFO) that something writes kernel lines into.
+
+**Events are pushed, not polled.** With ``push`` on (the default) a reader
+thread sleeps until the source has data (``poll()`` on /dev/kmsg, the
+journalctl pipe or a FIFO; a plain file is checked every ``file_poll_s``) and
+hands each XID to the agent at once, which publishes it and flushes the
+producer, so an XID does not wait for the next scrape tick.
 
 Each XID becomes one ``NodeEvent`` (never a gauge) with the GPU it names (the
 PCI address mapped through NVML's inventory), and the catalog's meaning,
@@ -22,9 +29,13 @@ import fcntl
 import json
 import logging
 import os
+import select
 import shutil
+import stat
 import subprocess
+import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -45,6 +56,10 @@ class XidConfig(CollectorConfig):
     from_boot: bool = True
     #: Events per (GPU, code) per scrape; more are counted, not sent one by one.
     max_events_per_code: int = Field(default=10, ge=1, le=10_000)
+    #: Publish each XID the moment it is read (a reader thread) rather than at the next scrape.
+    push: bool = True
+    #: In push mode, how often a plain kernel-log *file* is checked (kmsg, journal and FIFOs wake the reader).
+    file_poll_s: float = Field(default=0.01, gt=0, le=10)
 
 
 def _boot_id() -> str:
@@ -108,6 +123,9 @@ class _KmsgReader:
         self._maybe_save()
         return out
 
+    def fileno(self) -> int | None:
+        return self.fd
+
     def _maybe_save(self, force: bool = False) -> None:
         if self.state_file is None or self.last_seq == self._saved_seq:
             return
@@ -161,6 +179,9 @@ class _JournalReader:
                 out.append((time.time(), line))
         return out
 
+    def fileno(self) -> int | None:
+        return self.proc.stdout.fileno()
+
     def close(self) -> None:
         self.proc.terminate()  # journalctl writes its cursor file as it exits
         try:
@@ -177,8 +198,42 @@ class _FileReader:
         now = time.time()
         return [(now, line) for line in self.tail.read_lines()]
 
+    def fileno(self) -> int | None:
+        return None  # a regular file is always "readable": it is checked on a timer instead
+
     def close(self) -> None:
         self.tail.close()
+
+
+class _PipeReader:
+    """A named pipe of kernel lines. We hold a write end too, so a writer closing never reads as EOF."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self._keepalive = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        self._partial = b""
+
+    def read(self) -> list[tuple[float, str]]:
+        data = b""
+        try:
+            while len(data) < 4 * 2**20:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        except BlockingIOError:
+            pass
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        now = time.time()
+        return [(now, ln.decode("utf-8", errors="replace")) for ln in lines]
+
+    def fileno(self) -> int | None:
+        return self.fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self._keepalive)
 
 
 class XidCollector(Collector):
@@ -191,6 +246,9 @@ class XidCollector(Collector):
         self._events: list[dict] = []
         self._counts = {"lines": 0, "xids": 0, "sxids": 0, "suppressed": 0}
         self.source = ""
+        self._follower: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._follow_error: Exception | None = None
 
     def start(self) -> None:
         cfg = self.config
@@ -208,14 +266,57 @@ class XidCollector(Collector):
             self._reader = _KmsgReader(cfg.kmsg_path, state / "xid-kmsg.json" if state else None, cfg.from_boot)
         elif src == "journal":
             self._reader = _JournalReader(state / "xid-journal.cursor" if state else None, cfg.from_boot)
+        elif _is_fifo(src):
+            self._reader = _PipeReader(src)
         else:
             self._reader = _FileReader(src, cfg.from_boot)
         self.source = src
         log.info("reading XIDs from %s", src)
 
+    def start_push(self, emit: Callable[[dict], None]) -> bool:
+        """Hand each event to ``emit`` as soon as it is read, from a reader thread; False if push is off."""
+        if not self.config.push or self._reader is None or self._follower is not None:
+            return False
+        self._follower = threading.Thread(target=self._follow, args=(emit,), name="xid-follow", daemon=True)
+        self._follower.start()
+        return True
+
+    def _follow(self, emit: Callable[[dict], None]) -> None:
+        fd = self._reader.fileno()
+        poller = None
+        if fd is not None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+        while not self._stop.is_set():
+            if poller is not None and not poller.poll(500):
+                continue  # nothing yet; wake twice a second to notice a stop
+            try:
+                events = self._read_events()
+            except Exception as e:  # noqa: BLE001 - reported through collect(); retried
+                self._follow_error = e
+                self._stop.wait(1.0)
+                continue
+            for ev in events:
+                try:
+                    emit(ev)
+                except Exception:  # noqa: BLE001 - the reader thread must outlive one bad send
+                    log.exception("publishing an XID event failed")
+            if poller is None:
+                self._stop.wait(self.config.file_poll_s)
+
     def collect(self, now: float) -> list[Sample]:
+        if self._follower is not None:
+            err, self._follow_error = self._follow_error, None
+            if err is not None:
+                raise err  # marks the collector unhealthy in the heartbeat
+            return []
         if self._reader is None:
             return []
+        self._events.extend(self._read_events())
+        return []
+
+    def _read_events(self) -> list[dict]:
+        """Parse what the source has now into events, capping a flood of one code per read."""
         oldest = time.time() - MAX_AGE_S + 3600
         per_key: dict[tuple, list[dict]] = {}
         for ts, line in self._reader.read():
@@ -231,13 +332,14 @@ class XidCollector(Collector):
                 bucket[-1]["_more"] = bucket[-1].get("_more", 0) + 1
                 continue
             bucket.append(self._event(parsed, line, min(max(ts, oldest), time.time())))
+        out = []
         for bucket in per_key.values():
             for ev in bucket:
                 more = ev.pop("_more", 0)
                 if more:
                     ev["message"] = (ev["message"] + f" (+{more} more like this)")[:4096]
-                self._events.append(ev)
-        return []
+                out.append(ev)
+        return out
 
     def _event(self, parsed, line: str, ts: float) -> dict:
         info = classify(parsed)
@@ -269,5 +371,15 @@ class XidCollector(Collector):
         return dict(self._counts)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(2.0)
         if self._reader is not None:
             self._reader.close()
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False

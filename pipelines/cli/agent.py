@@ -12,13 +12,9 @@ from pipelines.cli import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agent", help="run the node agent (or a simulated cluster with --simulate)",
                        description="Collect GPU, host, XID and log signals and publish them to Kafka.")
-    p.add_argument("--config", help="agent YAML config file (real-host mode; default $GPUWATCH_AGENT_CONFIG "
-                                    "or /etc/gpuwatch/agent.yaml)")
-    p.add_argument("--once", action="store_true",
-                   help="real-host mode: print one scrape's messages as JSON lines and exit (no Kafka)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="real-host mode: print every message as a JSON line instead of sending it to Kafka")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default $GPUWATCH_KAFKA_BOOTSTRAP)")
+    from agents.cli import add_real_host_arguments  # real-host options live with the agent
+
+    add_real_host_arguments(p)
     p.add_argument("--simulate", type=int, metavar="NODES", help="simulate NODES nodes instead of reading this host")
     p.add_argument("--gpus", type=int, default=8, help="GPUs per simulated node (default 8)")
     p.add_argument("--ticks", type=int, default=60, help="scrapes per simulated node, then exit (default 60)")
@@ -42,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap:
         kafka_conf["bootstrap.servers"] = args.bootstrap
     if args.simulate is None:
-        from agents.main import run_agent  # the real-host agent
+        from agents.cli import run as run_real_host  # the real-host agent, also `gpuwatch-agent`
+        from agents.config import ConfigError
 
-        return run_agent(args, kafka_conf)
+        try:
+            return run_real_host(args, kafka_conf)
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
     from agents.simulate import SimulationPlan, run_simulation
     from agents.simulator import Fault
 

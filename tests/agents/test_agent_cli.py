@@ -66,8 +66,9 @@ def test_agent_publishes_to_kafka_and_stops_cleanly_on_sigterm(bootstrap, topic_
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"})
     c.subscribe(list(topics.values()))
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (got[topics["events"]] and got[topics["logs"]]
-                                                 and len(got[topics["heartbeats"]]) >= 3):
+    while time.monotonic() < deadline and not (got[topics["events"]] and got[topics["logs"]]  # every topic:
+                                                 and len(got[topics["heartbeats"]]) >= 3   # the consumer reads
+                                                 and len(got[topics["metrics"]]) >= 6):    # them in any order
         m = c.poll(0.5)
         if m is not None and not m.error():
             got[m.topic()].append(m.value())

@@ -35,6 +35,9 @@ class RecordingDelivery:
     def pump(self):
         pass
 
+    def expedite(self):
+        pass
+
     def stats(self):
         return {"spool_messages": 0, "spool_bytes": 0, "spool_dropped": self.spool_dropped}
 
@@ -119,6 +122,9 @@ def test_xid_79_end_to_end_event_then_the_gpu_leaves_batches_and_inventory(tmp_p
     nv.gpus[3].lost = True
     with open(tmp_path / "kern.log", "a") as f:  # FakeGpu 3's bus id is 00000000:47:00.0
         f.write("[ 8100.517039] NVRM: Xid (PCI:0000:47:00): 79, pid=0, GPU has fallen off the bus.\n")
+    deadline = time.monotonic() + 5  # the XID is pushed by the reader thread, not the tick
+    while time.monotonic() < deadline and agent.counts["events_pushed"] == 0:
+        time.sleep(0.01)
     agent.tick(mono=time.monotonic() + 20)
     agent.tick(mono=time.monotonic() + 40)
     events = d.of("gpuwatch.events.v1", NodeEvent)

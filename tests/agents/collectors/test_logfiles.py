@@ -153,3 +153,25 @@ def test_joiner_doctest_behaviour():
     j = MultilineJoiner()
     assert j.feed(["a", "  b", "c"]) == ["a\n  b"]
     assert j.flush() == ["c"]
+
+
+def test_following_a_quiet_file_does_not_allocate_the_whole_read_budget_each_time(tmp_path):
+    """A followed file is read every scrape (the kernel log every 10 ms): asking the OS for the full
+    4 MiB budget each time allocated 4 MiB per read, which the agent paid in CPU and resident memory."""
+    import tracemalloc
+
+    from agents.logtail import FileTail
+
+    p = tmp_path / "kern.log"
+    p.write_text("one\n")
+    tail = FileTail(str(p), start_at_end=False)
+    tracemalloc.start()
+    try:
+        assert tail.read_lines() == ["one"]
+        for _ in range(5):
+            assert tail.read_lines() == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        tail.close()
+    assert peak < 256 * 1024, f"{peak} bytes allocated to read 4 bytes"

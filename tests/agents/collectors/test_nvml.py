@@ -38,6 +38,7 @@ EXPECTED = {
 
 def _collector(nv: FakeNvml, **cfg) -> tuple[NvmlCollector, NodeContext]:
     ctx = NodeContext(node="n1")
+    cfg.setdefault("group_intervals_s", {})  # every group every scrape; the schedule has its own tests
     c = NvmlCollector(NvmlConfig(**cfg), ctx, nvml=nv)
     c.start()
     return c, ctx
