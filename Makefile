@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	@sh infra/alertmanager/install.sh || echo "prometheus-alertmanager missing: its tests are skipped"
+	@sh infra/console/install-chromium.sh || echo "chromium missing: the console's browser test is skipped"
 	$(BIN)/python -m pytest -q -ra
 
 bench: install

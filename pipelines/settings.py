@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,18 @@ class CommonSettings(BaseSettings):
     clickhouse_database: str = "gpuwatch"
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bootstrap_of_local_stack(cls, data):
+        """Without GPUWATCH_KAFKA_BOOTSTRAP, use the broker ``gpuwatch up`` started for this home."""
+        if isinstance(data, dict) and not data.get("kafka_bootstrap"):
+            from pipelines.local_stack import recorded_bootstrap
+
+            found = recorded_bootstrap(Path(data.get("home") or "var"))
+            if found:
+                data = {**data, "kafka_bootstrap": found}
+        return data
 
     @field_validator("clickhouse_dsn")
     @classmethod
