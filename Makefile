@@ -13,7 +13,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@echo "installing gpuwatch and its pinned dependencies into $(VENV) (a few minutes on a first run)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

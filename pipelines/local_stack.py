@@ -147,8 +147,8 @@ def start_stack(opts: StackOptions, progress=lambda text: None) -> StackRecord:
     logs = home / "logs"
     rec = StackRecord(home=str(home), kafka_bootstrap=opts.kafka_bootstrap or "", kafka_started=False,
                       started_at=time.time(),
-                      app_id=os.environ.get("GPUWATCH_APP_ID", "gpuwatch-pipeline"),
-                      topic_prefix=os.environ.get("GPUWATCH_TOPIC_PREFIX", ""))
+                      app_id={**os.environ, **opts.extra_env}.get("GPUWATCH_APP_ID", "gpuwatch-pipeline"),
+                      topic_prefix={**os.environ, **opts.extra_env}.get("GPUWATCH_TOPIC_PREFIX", ""))
     try:
         if not opts.kafka_bootstrap:
             rec.kafka_port = _reuse_or_free(previous.kafka_port if previous else 0)
@@ -176,25 +176,71 @@ def start_stack(opts: StackOptions, progress=lambda text: None) -> StackRecord:
         _wait_ready(pipeline, "pipeline: ready", opts.timeout_s)
         progress(f"pipeline {web_url} (pid {pipeline.popen.pid}, log {pipeline.log_path})")
 
-        notify_port = free_port()
-        env["GPUWATCH_NOTIFY_LISTEN"] = f"127.0.0.1:{notify_port}"
-        args = ["notify"]
-        if opts.notify_config:
-            args += ["--config", opts.notify_config]
-        elif opts.webhooks:
-            for url in opts.webhooks:
-                args += ["--webhook", url]
-        else:
-            args += ["--config", str(_log_only_config(home, console))]
-        notify = spawn("notify", args, env, logs, detach=True)
-        rec.parts.append(Part("notify", notify.popen.pid, f"http://127.0.0.1:{notify_port}", str(notify.log_path)))
-        rec.save()
-        _wait_ready(notify, "notify: ready", opts.timeout_s)
-        progress(f"notifier http://127.0.0.1:{notify_port} (pid {notify.popen.pid}, log {notify.log_path})")
+        _start_notifier(rec, env, opts, progress)
     except BaseException:
         stop_stack(home)
         raise
     return rec
+
+
+def _start_notifier(rec: StackRecord, env: dict[str, str], opts: StackOptions, progress) -> None:
+    home = Path(rec.home)
+    notify_port = free_port()
+    env = {**env, "GPUWATCH_NOTIFY_LISTEN": f"127.0.0.1:{notify_port}"}
+    args = ["notify"]
+    if opts.notify_config:
+        args += ["--config", opts.notify_config]
+    elif opts.webhooks:
+        for url in opts.webhooks:
+            args += ["--webhook", url]
+    else:
+        args += ["--config", str(_log_only_config(home, rec.console_url()))]
+    notify = spawn("notify", args, env, home / "logs", detach=True)
+    rec.parts = [p for p in rec.parts if p.name != "notify"]
+    rec.parts.append(Part("notify", notify.popen.pid, f"http://127.0.0.1:{notify_port}", str(notify.log_path)))
+    rec.save()
+    _wait_ready(notify, "notify: ready", opts.timeout_s)
+    progress(f"notifier http://127.0.0.1:{notify_port} (pid {notify.popen.pid}, log {notify.log_path})")
+
+
+def replace_notifier(home: Path, webhooks: list[str], timeout_s: float = 60.0) -> StackRecord:
+    """Restart the stack's notifier with other receivers (the demo's webhook goes away with the demo)."""
+    rec = StackRecord.load(home)
+    if rec is None:
+        raise StackError(f"no stack in {home}")
+    old = rec.part("notify")
+    if old is not None and old.alive():
+        _signal(old.pid, signal.SIGTERM)
+        try:
+            wait_for(lambda: not old.alive(), STOP_GRACE_S, interval=0.1, what="the notifier to stop")
+        except TimeoutError:
+            _signal(old.pid, signal.SIGKILL)
+    env = {"GPUWATCH_HOME": rec.home, "GPUWATCH_KAFKA_BOOTSTRAP": rec.kafka_bootstrap,
+           "GPUWATCH_LOG_LEVEL": "warning", "GPUWATCH_TOPIC_PREFIX": rec.topic_prefix,
+           "GPUWATCH_NOTIFY_EXTERNAL_URL": rec.console_url()}
+    _start_notifier(rec, env, StackOptions(home=Path(rec.home), webhooks=webhooks, timeout_s=timeout_s),
+                    lambda text: None)
+    return rec
+
+
+def point_home_at(home: Path, stack_home: Path) -> bool:
+    """Record in ``home`` a stack that lives in ``stack_home``, so `gpuwatch down` there stops it.
+
+    Refuses (False) when ``home`` already has a running stack of its own.
+    """
+    home, stack_home = Path(home).absolute(), Path(stack_home).absolute()
+    if home == stack_home:
+        return True
+    existing = StackRecord.load(home)
+    if existing is not None and existing.running():
+        return False
+    rec = StackRecord.load(stack_home)
+    if rec is None:
+        return False
+    p = StackRecord.path(home)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(StackRecord.path(stack_home).read_bytes())
+    return True
 
 
 def _wait_ready(child, line: str, timeout: float) -> None:
@@ -246,6 +292,7 @@ def stop_stack(home: Path, grace_s: float = STOP_GRACE_S) -> list[str]:
     if broker is not None:
         broker._pidfile.unlink(missing_ok=True)
     StackRecord.path(home).unlink(missing_ok=True)
+    StackRecord.path(Path(rec.home)).unlink(missing_ok=True)  # the stack's own, when `home` pointed at it
     return stopped
 
 
