@@ -88,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.watch:
         console.print(render())
         return 0
+    if not console.is_terminal:  # into a file or a pipe: one snapshot after another, no cursor codes
+        while True:
+            console.print(render())
+            console.print()
+            sys.stdout.flush()
+            time.sleep(args.watch)
     from rich.live import Live
 
     with Live(render(), console=console, refresh_per_second=4, screen=False) as live:
