@@ -28,3 +28,21 @@ def test_down_and_status_without_a_stack_say_so_plainly(tmp_path):
     st = gw("status", env=env)
     assert st.returncode == 3 and "Traceback" not in st.stderr
     assert "unreachable" in st.stdout and "not reachable" in st.stdout
+
+
+def test_status_rates_are_per_minute_against_the_previous_sample(tmp_path):
+    import time
+
+    import orjson
+
+    from pipelines.stack_status import _last_minute
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "status-sample.json").write_bytes(orjson.dumps(
+        {"t": time.time() - 30, "url": "u", "values": {"rows_written": 1000.0, "insert_errors": 1.0}}))
+    out = _last_minute(tmp_path, "u", {"rows_written": 2000.0, "insert_errors": 1.0})
+    assert 1900 < out["rows_written_per_minute"] < 2100 and out["insert_errors_per_minute"] == 0
+    # A restarted pipeline (counters went down) gives no rate rather than a negative one.
+    (tmp_path / "run" / "status-sample.json").write_bytes(orjson.dumps(
+        {"t": time.time() - 30, "url": "u", "values": {"rows_written": 5000.0, "insert_errors": 0.0}}))
+    assert _last_minute(tmp_path, "u", {"rows_written": 10.0, "insert_errors": 0.0})["per_minute_over_s"] is None
