@@ -126,6 +126,8 @@ def test_console_shows_the_fault_and_an_ack_made_there_shows_in_alerts(stack, tm
             acked = await b.wait_for(f"{card} && ({card}.querySelector('.owner') || {{}}).textContent", 30,
                                      "the ack to show on the page")
             await b.screenshot(tmp_path / "console-acked.png")
+            await b.evaluate(f"{card}.querySelector('button.silence').click(); true")
+            await b.wait_for(f"{card} && {card}.innerText.includes('silenced')", 30, "the silence to show")
             return unhealthy, cells, text, acked, b.console_errors
 
     unhealthy, cells, text, acked, errors = asyncio.run(scenario())
@@ -138,6 +140,9 @@ def test_console_shows_the_fault_and_an_ack_made_there_shows_in_alerts(stack, tm
     owners = {i["fingerprint"]: i["owner"] for i in open_incidents(stack["env"])}
     assert owners[inc["fingerprint"]] == "alice"
     assert (tmp_path / "console.png").stat().st_size > 10_000
+    silences = orjson.loads(gw(stack["env"], "silence", "list", "--json").stdout)
+    assert [s["created_by"] for s in silences] == ["alice"]
+    assert f'node="{FAULT_NODE}"' in silences[0]["matchers"] and f'gpu="{FAULT_GPU}"' in silences[0]["matchers"]
 
 
 def test_down_stops_everything_up_started(stack):
