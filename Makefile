@@ -23,7 +23,6 @@ demo: install
 
 test: install
 	@sh infra/alertmanager/install.sh || echo "prometheus-alertmanager missing: its tests are skipped"
-	@sh infra/console/install-chromium.sh || echo "chromium missing: the console's browser test is skipped"
 	$(BIN)/python -m pytest -q -ra
 
 bench: install
@@ -37,3 +36,9 @@ kafka-stop: install
 
 clean:
 	rm -rf $(VENV) var
+
+# The console's browser test (tests/console/) needs headless Chromium, a Debian package: `make test` installs it.
+.PHONY: browser
+test: browser
+browser:
+	@sh infra/console/install-chromium.sh || echo "chromium missing: the console's browser test is skipped"
