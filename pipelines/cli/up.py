@@ -52,6 +52,13 @@ def run_up(args: argparse.Namespace) -> int:
     home = _home()
     rec = StackRecord.load(home)
     if rec is not None and rec.running():
+        broker = rec.broker()
+        dead = [p.name for p in rec.parts if not p.alive()] + (
+            ["kafka"] if broker is not None and broker.pid() is None else [])
+        if dead:
+            console.print(f"partly up in {home}: {', '.join(dead)} stopped (logs in {rec.home}/logs); "
+                          "run `gpuwatch down`, then `gpuwatch up` again")
+            return 3
         console.print(f"already up in {home} (stop it with `gpuwatch down`)")
         _print_where(console, rec)
         return 0
