@@ -31,8 +31,12 @@ def gather(settings, notify_url: str | None = None) -> dict:
     out["lag"] = _lag(settings, rec) if out["broker"]["reachable"] else []
     pipeline_url = _pipeline_url(settings, rec)
     out["pipeline"] = _pipeline(pipeline_url, home)
-    out["notifier"] = _notifier(settings, notify_url)
-    out["incidents"] = _incidents(settings, notify_url)
+    # The store is read only through a running pipeline: status never opens a chDB path itself, so it
+    # cannot take the path from a pipeline that is starting.
+    store_ok = bool(out["pipeline"].get("reachable")) and _store_served(settings)
+    out["notifier"] = _notifier(settings, notify_url, store_ok)
+    out["incidents"] = (_incidents(settings, notify_url) if store_ok else
+                        {"open": None, "error": "the pipeline is not running", "items": []})
     return out
 
 
@@ -101,6 +105,14 @@ def _lag(settings, rec: StackRecord | None) -> list[dict]:
     return rows
 
 
+def _store_served(settings) -> bool:
+    """True when reading the store goes to a server or to the pipeline that owns the chDB path."""
+    from pipelines.store import ChdbOwner, chdb_path, is_chdb
+
+    dsn = settings.dsn()
+    return not (is_chdb(dsn) and chdb_path(dsn)) or ChdbOwner(chdb_path(dsn)).current() is not None
+
+
 def _pipeline_url(settings, rec: StackRecord | None) -> str | None:
     from pipelines.store import ChdbOwner, chdb_path, is_chdb
 
@@ -164,7 +176,7 @@ def _last_minute(home: Path, url: str, now: dict[str, float]) -> dict:
     return out
 
 
-def _notifier(settings, notify_url: str | None) -> dict:
+def _notifier(settings, notify_url: str | None, store_ok: bool = True) -> dict:
     from pipelines.notify.api_client import discover_url
 
     url = discover_url(notify_url)
@@ -175,7 +187,8 @@ def _notifier(settings, notify_url: str | None) -> dict:
     out = {"url": url, "reachable": True, "queued_alerts": int(m.get("gpuwatch_notify_active_alerts", 0)),
            "groups": int(m.get("gpuwatch_notify_aggregation_groups", 0)),
            "notifications_total": int(m.get("gpuwatch_notify_notifications_total", 0))}
-    out.update(_last_delivery(settings))
+    if store_ok:
+        out.update(_last_delivery(settings))
     return out
 
 
