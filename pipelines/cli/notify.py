@@ -74,14 +74,5 @@ def run(args: argparse.Namespace) -> int:
         print(config.describe())
         return 0
 
-    from pipelines.preflight import kafka_unreachable, port_message, port_taken
-
-    host, port = settings.listen_host_port()
-    if port_taken(host, port):
-        raise UsageError(port_message("the notifier's API", host, port, "--listen (or GPUWATCH_NOTIFY_LISTEN)"))
-    problem = kafka_unreachable(settings.kafka_bootstrap, settings.kafka_client_config())
-    if problem:
-        raise UsageError(problem)
-
     from pipelines.notify.app import run_worker
     return run_worker(settings, config)

@@ -55,11 +55,6 @@ def run(args: argparse.Namespace) -> int:
         RuleSet.from_file(settings.rules_file)
     except RuleError as e:
         raise UsageError(str(e)) from None
-    from pipelines.preflight import port_message, port_taken
-
-    if port_taken(settings.web_host, settings.web_port):
-        raise UsageError(port_message("the pipeline's web server", settings.web_host, settings.web_port,
-                                      "--web-port (or GPUWATCH_WEB_PORT)"))
     dsn = settings.dsn()
     if is_chdb(dsn) and chdb_path(dsn):
         owner = ChdbOwner(chdb_path(dsn)).current()
