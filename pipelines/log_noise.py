@@ -62,20 +62,20 @@ def quiet_library_logs(logger: logging.Logger, level: int) -> None:
             handler.addFilter(chatter)
 
 
-def quiet_worker(app, level: str):
-    """A Faust worker whose library chatter goes to DEBUG and that draws no spinner into files.
+def quiet_worker_logs(worker, level: str) -> None:
+    """Make a Faust worker log library chatter at DEBUG and draw no spinner into files.
 
-    Faust's start-up spinner writes terminal control codes (``ESC[?25l``)
-    whatever stdout is; off a terminal it is switched off.
+    Works on any ``faust.Worker`` (or subclass) instance: it hooks the
+    worker's root-logger set-up, where Faust installs its handlers. Faust's
+    start-up spinner writes terminal control codes (``ESC[?25l``) whatever
+    stdout is; off a terminal it is switched off.
     """
-    from faust import Worker
+    setup = worker.on_setup_root_logger
 
-    class QuietWorker(Worker):
-        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-            super().on_setup_root_logger(logger, level)
-            quiet_library_logs(logger, level)
+    def on_setup_root_logger(logger: logging.Logger, lvl: int) -> None:
+        setup(logger, lvl)
+        quiet_library_logs(logger, lvl)
 
-    worker = QuietWorker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    worker.on_setup_root_logger = on_setup_root_logger
     if not sys.stdout.isatty():
         worker.spinner = None
-    return worker

@@ -43,9 +43,10 @@ def settings_from(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    from faust import Worker
+
     from pipelines.app import create_app
     from pipelines.kafka_auth import KafkaSecurityError
-    from pipelines.log_noise import quiet_worker
     from pipelines.store import ChdbOwner, StoreError, chdb_path, is_chdb
     from pipelines.topics_admin import ensure_topics
     from pipelines.transforms.rules import RuleError, RuleSet
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = quiet_worker(app, level)  # library chatter to DEBUG, no spinner codes in log files
+    worker = Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    from pipelines.log_noise import quiet_worker_logs
+    quiet_worker_logs(worker, level)  # library chatter to DEBUG, no spinner codes in log files
     worker.execute_from_commandline()
     return 0
