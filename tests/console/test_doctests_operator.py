@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["pipelines.open_incidents", "pipelines.log_noise", "pipelines.console.access"
+MODULES = ["pipelines.open_incidents", "pipelines.log_noise", "pipelines.console.access",
            "pipelines.notify.payload", "pipelines.notify.durations"]
 
 
