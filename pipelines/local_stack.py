@@ -107,6 +107,11 @@ def recorded_bootstrap(home: Path) -> str | None:
     return rec.kafka_bootstrap if broker is not None and broker.pid() is not None else None
 
 
+def bootstrap_for(home: Path) -> str:
+    """The settings' default Kafka bootstrap: the broker `gpuwatch up` runs for ``home``, else the usual one."""
+    return recorded_bootstrap(Path(home)) or "127.0.0.1:9092"
+
+
 def _port_free(port: int) -> bool:
     if not port:
         return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +17,9 @@ class CommonSettings(BaseSettings):
 
     #: Working directory for local state: chDB data, Kafka data, spools, notification log.
     home: Path = Field(default=Path("var"))
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: Unset: the broker `gpuwatch up` started for this home (``run/stack.json``), else 127.0.0.1:9092.
+    kafka_bootstrap: str = Field(default_factory=lambda data: __import__(
+        "pipelines.local_stack").local_stack.bootstrap_for(data.get("home", "var")))
     #: Extra librdkafka settings as JSON, e.g. '{"security.protocol": "SASL_SSL", ...}'.
     kafka_security: dict[str, str] = Field(default_factory=dict)
     kafka_sasl_password: SecretStr | None = None
@@ -29,18 +30,6 @@ class CommonSettings(BaseSettings):
     clickhouse_database: str = "gpuwatch"
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bootstrap_of_local_stack(cls, data):
-        """Without GPUWATCH_KAFKA_BOOTSTRAP, use the broker ``gpuwatch up`` started for this home."""
-        if isinstance(data, dict) and not data.get("kafka_bootstrap"):
-            from pipelines.local_stack import recorded_bootstrap
-
-            found = recorded_bootstrap(Path(data.get("home") or "var"))
-            if found:
-                data = {**data, "kafka_bootstrap": found}
-        return data
 
     @field_validator("clickhouse_dsn")
     @classmethod
