@@ -90,12 +90,11 @@ class Demo:
                      what="all samples stored")
         self.done(f"ClickHouse holds {published:,} raw samples, exactly as published")
 
-        on_gpu = lambda b: (b["alerts"][0]["labels"].get("node") == fault.node  # noqa: E731
-                            and b["alerts"][0]["labels"].get("gpu") == str(fault.gpu))
+        on_gpu = lambda a: (a["labels"].get("node") == fault.node  # noqa: E731
+                            and a["labels"].get("gpu") == str(fault.gpu))
         with self.step("Waiting for the alert to reach the webhook"):
-            firing = wait_for(lambda: next((b for b in self.receiver.bodies() if b["status"] == "firing"
-                                            and on_gpu(b)), None), 120, what="a firing alert at the webhook")
-        alert = firing["alerts"][0]
+            body, alert = wait_for(lambda: next(self.delivered("firing", on_gpu), None), 120,
+                                   what="a firing alert at the webhook")
         name, fp = alert["labels"]["alertname"], alert["fingerprint"]
         onset = summary["first_ts"] + fault.start * summary.get("interval", 1.0)
         delay = parse_ts(alert["startsAt"]) - onset
@@ -103,32 +102,40 @@ class Demo:
         c.print(f"  detection delay: {delay:.0f} s of data time from the fault's start "
                 f"({_utc(onset)}) to the alert's start ({_utc(parse_ts(alert['startsAt']))}); "
                 f"the incident's page: {alert['generatorURL']}")
-        self.show_alert(firing)
+        self.show_alert(body, alert)
         with self.step(f"Waiting for {name} to resolve after the fault clears"):
             try:
-                resolved = wait_for(lambda: next((b for b in self.receiver.bodies() if b["status"] == "resolved"
-                                                  and b["alerts"][0]["fingerprint"] == fp), None), 150,
-                                    what="the resolved notification")
+                _, resolved = wait_for(lambda: next(self.delivered("resolved", lambda a: a["fingerprint"] == fp),
+                                                    None), 150, what="the resolved notification")
                 self.done(f"incident {name} ({fp}) on {fault.node} GPU {fault.gpu} RESOLVED, ended "
-                          f"{resolved['alerts'][0]['endsAt']}")
+                          f"{resolved['endsAt']}")
             except TimeoutError:
                 c.print(f"[yellow]! {name} ({fp}) has not resolved yet[/]")
-        self.show_evidence(firing)
+        self.show_evidence(alert)
         return 0
+
+    def delivered(self, status: str, which):
+        """(notification, alert) pairs the webhook received, of alerts in ``status`` that ``which`` picks.
+
+        A notification may carry several alerts (grouping), so each is looked at.
+        """
+        for body in self.receiver.bodies():
+            for a in body["alerts"]:
+                if a["status"] == status and which(a):
+                    yield body, a
 
     def env(self) -> dict[str, str]:
         return {"GPUWATCH_HOME": str(self.home), "GPUWATCH_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
                 "GPUWATCH_TOPIC_PREFIX": ""}
 
-    def show_alert(self, body: dict) -> None:
-        alert = body["alerts"][0]
+    def show_alert(self, body: dict, alert: dict) -> None:
         shown = {k: body[k] for k in ("status", "receiver", "groupKey")}
         shown["alert"] = {k: alert[k] for k in ("labels", "annotations", "startsAt", "fingerprint", "generatorURL")}
         self.console.print(Panel(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode(),
                                  title="what the webhook received (Alertmanager v4 JSON)", expand=False))
 
-    def show_evidence(self, body: dict) -> None:
-        alert = body["alerts"][0]["labels"]
+    def show_evidence(self, firing: dict) -> None:
+        alert = firing["labels"]
         cols, rows = self.query(
             "SELECT alertname, status, source, evidence FROM gpuwatch.alerts FINAL ORDER BY event_ts LIMIT 10")
         t = Table("alertname", "status", "source", "evidence", title="gpuwatch.alerts (alert history)")
@@ -137,7 +144,7 @@ class Demo:
             t.add_row(r[0], r[1], r[2], "; ".join(f"{e.get('metric')}={e.get('value')}" for e in ev[:2]))
         self.console.print(t)
         node, gpu = alert.get("node"), alert.get("gpu", "-1")
-        onset = body["alerts"][0]["startsAt"].rstrip("Z")
+        onset = firing["startsAt"].rstrip("Z")
         cols, rows = self.query(
             "SELECT toStartOfInterval(ts, INTERVAL 10 SECOND) AS t, round(max(value), 1) AS max_temp_c, "
             "round(avg(value), 1) AS avg_temp_c FROM gpuwatch.metrics_raw "

@@ -97,11 +97,11 @@ def test_alerts_shows_the_incident_with_its_evidence(stack):
 
 def test_notification_links_to_the_incident_page(stack):
     inc = fault_incident(stack["env"])
-    body = wait_for(lambda: next((b for b in stack["receiver"].bodies()
-                                  if b["alerts"][0]["fingerprint"] == inc["fingerprint"]), None),
-                    60, what="the incident's notification")
+    body, alert = wait_for(lambda: next(((b, a) for b in stack["receiver"].bodies() for a in b["alerts"]
+                                         if a["fingerprint"] == inc["fingerprint"]), None),
+                           60, what="the incident's notification")
     assert body["externalURL"].endswith("/console/")
-    assert body["alerts"][0]["generatorURL"] == f"{body['externalURL'].rstrip('/')}/#incident={inc['fingerprint']}"
+    assert alert["generatorURL"] == f"{body['externalURL'].rstrip('/')}/#incident={inc['fingerprint']}"
 
 
 @pytest.mark.skipif(chromium_path() is None and os.environ.get("CI") != "true",
