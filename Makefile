@@ -13,7 +13,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@echo "installing gpuwatch and its pinned dependencies into $(VENV) (a few minutes on a first run)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -36,3 +37,9 @@ kafka-stop: install
 
 clean:
 	rm -rf $(VENV) var
+
+# The console's browser test (tests/console/) needs headless Chromium, a Debian package: `make test` installs it.
+.PHONY: browser
+test: browser
+browser:
+	@sh infra/console/install-chromium.sh || echo "chromium missing: the console's browser test is skipped"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -20,8 +21,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from infra.kafka.broker import BrokerError, LocalKafka, free_port
+from agents.simulator import Fault
+from infra.kafka.broker import BrokerError
 from pipelines.devstack import WebhookRecorder, spawn, wait_for
+from pipelines.local_stack import (StackError, StackOptions, StackRecord, point_home_at, replace_notifier,
+                                   start_stack, stop_stack)
+from pipelines.open_incidents import parse_ts
+from pipelines.settings import CommonSettings
 
 FAULT = "thermal_runaway@node-2/3:30+40"
 NODES, GPUS, TICKS = 4, 8, 260
@@ -31,26 +37,23 @@ class Demo:
     def __init__(self, home: Path, console: Console) -> None:
         self.home = home
         self.console = console
-        self.web_port = free_port()
-        self.notify_port = free_port()
-        self.kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
-        self.children = []
+        self.stack: StackRecord | None = None
         self.receiver: WebhookRecorder | None = None
 
-    def env(self) -> dict[str, str]:
-        return {"GPUWATCH_HOME": str(self.home), "GPUWATCH_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-                "GPUWATCH_WEB_PORT": str(self.web_port), "GPUWATCH_LOG_LEVEL": "warning",
-                "GPUWATCH_NOTIFY_LISTEN": f"127.0.0.1:{self.notify_port}",
-                "GPUWATCH_APP_ID": "gpuwatch-demo", "GPUWATCH_TOPIC_PREFIX": ""}
-
     def step(self, text: str):
+        if not self.console.is_terminal:  # a spinner shows nothing in a file: say what is happening
+            self.console.print(f"… {text}")
         return self.console.status(f"[bold]{text}…", spinner="dots")
 
     def done(self, text: str) -> None:
         self.console.print(f"[green]✓[/] {text}")
 
+    @property
+    def web_url(self) -> str:
+        return self.stack.part("pipeline").url
+
     def query(self, sql: str) -> tuple[list[str], list[list]]:
-        r = httpx.post(f"http://127.0.0.1:{self.web_port}/query", json={"sql": sql}, timeout=60)
+        r = httpx.post(f"{self.web_url}/query", json={"sql": sql}, timeout=60)
         body = r.json()
         if r.status_code != 200:
             raise RuntimeError(body.get("error", r.text))
@@ -58,22 +61,18 @@ class Demo:
 
     def run(self) -> int:
         c = self.console
-        with self.step("Starting Apache Kafka 3.9.1 (KRaft) on loopback; the first run fetches it from Maven Central"):
-            t0 = time.monotonic()
-            self.kafka.start(timeout=180)
-        self.done(f"Kafka ready on {self.kafka.bootstrap} in {time.monotonic() - t0:.0f}s")
-
+        fault = Fault.parse(FAULT)
+        c.print(f"Injected fault: [bold]{fault.kind}[/] on {fault.node} GPU {fault.gpu}, from scrape {fault.start} "
+                f"for {fault.duration} scrapes, in a simulated {NODES}-node x {GPUS}-GPU cluster")
         self.receiver = WebhookRecorder()
-        with self.step("Starting the pipeline (Faust processors + embedded ClickHouse)"):
-            pipeline = spawn("pipeline", ["pipeline"], self.env(), self.home / "logs")
-            self.children.append(pipeline)
-            pipeline.wait_for_line("pipeline: ready", timeout=180)
-        self.done(f"pipeline ready (query API http://127.0.0.1:{self.web_port}/query)")
-        with self.step("Starting the notifier"):
-            notify = spawn("notify", ["notify", "--webhook", self.receiver.url], self.env(), self.home / "logs")
-            self.children.append(notify)
-            notify.wait_for_line("notify: ready", timeout=120)
-        self.done(f"notifier ready, delivering to the demo webhook {self.receiver.url}")
+        with self.step("Starting Apache Kafka 3.9.1 (KRaft), the pipeline and the notifier on free ports; "
+                       "the first run fetches Kafka from Maven Central"):
+            t0 = time.monotonic()
+            self.stack = start_stack(StackOptions(
+                home=self.home, webhooks=[self.receiver.url], timeout_s=180,
+                extra_env={"GPUWATCH_APP_ID": "gpuwatch-demo", "GPUWATCH_TOPIC_PREFIX": ""}),
+                progress=lambda text: self.done(f"ready: {text}"))
+        self.done(f"stack up in {time.monotonic() - t0:.0f}s; console {self.stack.console_url()}")
 
         with self.step(f"Simulating {NODES} nodes x {GPUS} GPUs for {TICKS} scrapes with fault {FAULT}"):
             sim = spawn("agent", ["agent", "--simulate", str(NODES), "--gpus", str(GPUS), "--ticks", str(TICKS),
@@ -91,31 +90,52 @@ class Demo:
                      what="all samples stored")
         self.done(f"ClickHouse holds {published:,} raw samples, exactly as published")
 
+        on_gpu = lambda a: (a["labels"].get("node") == fault.node  # noqa: E731
+                            and a["labels"].get("gpu") == str(fault.gpu))
         with self.step("Waiting for the alert to reach the webhook"):
-            firing = wait_for(lambda: next((b for b in self.receiver.bodies() if b["status"] == "firing"), None),
-                              120, what="a firing alert at the webhook")
-        self.done("alert delivered to the webhook")
-        self.show_alert(firing)
-        with self.step("Waiting for it to resolve after the fault clears"):
+            body, alert = wait_for(lambda: next(self.delivered("firing", on_gpu), None), 120,
+                                   what="a firing alert at the webhook")
+        name, fp = alert["labels"]["alertname"], alert["fingerprint"]
+        onset = summary["first_ts"] + fault.start * summary.get("interval", 1.0)
+        delay = parse_ts(alert["startsAt"]) - onset
+        self.done(f"incident {name} ({fp}) on {fault.node} GPU {fault.gpu} FIRING, delivered to the webhook")
+        c.print(f"  detection delay: {delay:.0f} s of data time from the fault's start "
+                f"({_utc(onset)}) to the alert's start ({_utc(parse_ts(alert['startsAt']))}); "
+                f"the incident's page: {alert['generatorURL']}")
+        self.show_alert(body, alert)
+        with self.step(f"Waiting for {name} to resolve after the fault clears"):
             try:
-                resolved = wait_for(lambda: next((b for b in self.receiver.bodies() if b["status"] == "resolved"),
-                                                 None), 120, what="the resolved notification")
-                self.done(f"resolved notification delivered ({resolved['alerts'][0]['labels']['alertname']}, "
-                          f"ended {resolved['alerts'][0]['endsAt']})")
+                _, resolved = wait_for(lambda: next(self.delivered("resolved", lambda a: a["fingerprint"] == fp),
+                                                    None), 150, what="the resolved notification")
+                self.done(f"incident {name} ({fp}) on {fault.node} GPU {fault.gpu} RESOLVED, ended "
+                          f"{resolved['endsAt']}")
             except TimeoutError:
-                c.print("[yellow]! no resolved notification yet[/]")
-        self.show_evidence(firing)
+                c.print(f"[yellow]! {name} ({fp}) has not resolved yet[/]")
+        self.show_evidence(alert)
         return 0
 
-    def show_alert(self, body: dict) -> None:
-        alert = body["alerts"][0]
+    def delivered(self, status: str, which):
+        """(notification, alert) pairs the webhook received, of alerts in ``status`` that ``which`` picks.
+
+        A notification may carry several alerts (grouping), so each is looked at.
+        """
+        for body in self.receiver.bodies():
+            for a in body["alerts"]:
+                if a["status"] == status and which(a):
+                    yield body, a
+
+    def env(self) -> dict[str, str]:
+        return {"GPUWATCH_HOME": str(self.home), "GPUWATCH_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
+                "GPUWATCH_TOPIC_PREFIX": ""}
+
+    def show_alert(self, body: dict, alert: dict) -> None:
         shown = {k: body[k] for k in ("status", "receiver", "groupKey")}
-        shown["alert"] = {k: alert[k] for k in ("labels", "annotations", "startsAt", "fingerprint")}
+        shown["alert"] = {k: alert[k] for k in ("labels", "annotations", "startsAt", "fingerprint", "generatorURL")}
         self.console.print(Panel(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode(),
                                  title="what the webhook received (Alertmanager v4 JSON)", expand=False))
 
-    def show_evidence(self, body: dict) -> None:
-        alert = body["alerts"][0]["labels"]
+    def show_evidence(self, firing: dict) -> None:
+        alert = firing["labels"]
         cols, rows = self.query(
             "SELECT alertname, status, source, evidence FROM gpuwatch.alerts FINAL ORDER BY event_ts LIMIT 10")
         t = Table("alertname", "status", "source", "evidence", title="gpuwatch.alerts (alert history)")
@@ -124,7 +144,7 @@ class Demo:
             t.add_row(r[0], r[1], r[2], "; ".join(f"{e.get('metric')}={e.get('value')}" for e in ev[:2]))
         self.console.print(t)
         node, gpu = alert.get("node"), alert.get("gpu", "-1")
-        onset = body["alerts"][0]["startsAt"].rstrip("Z")
+        onset = firing["startsAt"].rstrip("Z")
         cols, rows = self.query(
             "SELECT toStartOfInterval(ts, INTERVAL 10 SECOND) AS t, round(max(value), 1) AS max_temp_c, "
             "round(avg(value), 1) AS avg_temp_c FROM gpuwatch.metrics_raw "
@@ -133,34 +153,55 @@ class Demo:
             f"AND parseDateTime64BestEffort('{onset}', 3) + INTERVAL 90 SECOND GROUP BY t ORDER BY t")
         t = Table(*cols, title=f"the evidence: gpu_temp_c of {node} GPU {gpu} (gpuwatch.metrics_raw)")
         for r in rows:
-            t.add_row(*(str(v) for v in r))
+            t.add_row(f"{r[0]}Z", *(str(v) for v in r[1:]))  # stored in UTC
         self.console.print(t)
         self.console.print("[dim]Try it yourself while a pipeline runs: "
                            "gpuwatch query \"SELECT alertname, status, starts_at FROM gpuwatch.alerts\"[/]")
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+        stop_stack(self.home)
         if self.receiver:
             self.receiver.close()
-        self.kafka.stop()
+
+    def keep(self) -> None:
+        """Leave the stack running for `gpuwatch down`, without the demo's webhook (it goes with the demo)."""
+        replace_notifier(self.home, webhooks=[])
+        if self.receiver:
+            self.receiver.close()
+        point_home_at(CommonSettings().home, self.home)
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%H:%M:%SZ", time.gmtime(ts))
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    console = Console()
+    console = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
     home = Path(args.home).absolute()
+    stop_stack(home)  # a kept demo from last time
     shutil.rmtree(home, ignore_errors=True)  # a fresh run each time: demo data only
     home.mkdir(parents=True)
     console.rule("[bold]gpuwatch demo")
     demo = Demo(home, console)
+    keep = getattr(args, "keep", False)
     try:
         code = demo.run()
-    except (BrokerError, RuntimeError, TimeoutError) as e:
+    except (BrokerError, StackError, RuntimeError, TimeoutError) as e:
         console.print(f"[red]✗ {e}[/]\n[dim]logs are in {home / 'logs'}[/]")
         code = 1
+    except BaseException:
+        keep = False
+        raise
     finally:
-        with demo.step("Stopping everything the demo started"):
-            demo.stop()
-        console.print("[green]✓[/] stopped Kafka, the pipeline and the notifier")
+        if keep and demo.stack is not None:
+            demo.keep()
+        else:
+            with demo.step("Stopping everything the demo started"):
+                demo.stop()
+            console.print("[green]✓[/] stopped Kafka, the pipeline and the notifier")
+    if keep and demo.stack is not None:
+        console.print(f"The stack keeps running: console {demo.stack.console_url()}\n"
+                      f"  look around: GPUWATCH_HOME={home} gpuwatch alerts --all; "
+                      f"GPUWATCH_HOME={home} gpuwatch status\n  stop it: gpuwatch down")
     console.rule("[green]demo passed" if code == 0 else "[red]demo failed")
     return code

@@ -69,7 +69,13 @@ class Child:
         return self.popen.returncode
 
 
-def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, detach: bool = False) -> Child:
+    """Run ``gpuwatch ARGS`` with its output in ``log_dir/NAME.log``.
+
+    ``detach`` puts the child in a session of its own, so it outlives the
+    command that started it and a Ctrl-C or closed terminal does not reach it
+    (``gpuwatch up``).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     n = 1
@@ -79,7 +85,8 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
                 "PYTHONUNBUFFERED": "1", **env}
     with open(log_path, "wb") as out:
         popen = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, env=full_env,
-                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=detach)
     return Child(name, popen, log_path)
 
 

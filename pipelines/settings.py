@@ -17,7 +17,9 @@ class CommonSettings(BaseSettings):
 
     #: Working directory for local state: chDB data, Kafka data, spools, notification log.
     home: Path = Field(default=Path("var"))
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: Unset: the broker `gpuwatch up` started for this home (``run/stack.json``), else 127.0.0.1:9092.
+    kafka_bootstrap: str = Field(default_factory=lambda data: __import__(
+        "pipelines.local_stack").local_stack.bootstrap_for(data.get("home", "var")))
     #: Extra librdkafka settings as JSON, e.g. '{"security.protocol": "SASL_SSL", ...}'.
     kafka_security: dict[str, str] = Field(default_factory=dict)
     kafka_sasl_password: SecretStr | None = None

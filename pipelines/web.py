@@ -70,3 +70,6 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
     async def healthz(web: View, request: Request) -> Response:
         return web.json({"status": "ok", "sink": ctx.sink.snapshot(), "unacked_events": ctx.ledger.pending(),
                          "open_series": ctx.windows.open_series(), "late_samples": ctx.windows.late_samples})
+
+    from pipelines import console  # the operator's page at /console/, reading through /query above
+    console.install(app)

@@ -12,6 +12,8 @@ import importlib
 import sys
 
 COMMANDS = ("kafka", "agent", "pipeline", "notify", "silence", "ack", "query", "logs", "demo", "backtest")
+#: ``up`` registers up, down and status; ``alerts`` the open incidents.
+COMMANDS += ("up", "alerts")
 
 
 class UsageError(Exception):
@@ -21,11 +23,21 @@ class UsageError(Exception):
 def build_parser(commands: tuple[str, ...] = COMMANDS, prog: str = "gpuwatch") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="GPU cluster monitoring and alerting: agent, pipeline, notifier, queries.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in commands:
         importlib.import_module(f"pipelines.cli.{name}").register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gpuwatch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None, commands: tuple[str, ...] = COMMANDS, prog: str = "gpuwatch") -> int:

@@ -24,29 +24,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=run, ack_action=name)
 
 
+def _firing_table(alerts: list[dict]) -> str:
+    """Firing alerts, one a line, in aligned columns: where (node, GPU) and who owns it."""
+    rows = [("FINGERPRINT", "ALERT", "NODE", "GPU", "SEVERITY", "STATE", "OWNER")]
+    for a in alerts:
+        if a["status"] != "firing":
+            continue
+        labels = a["labels"]
+        state = "silenced" if a.get("silenced_by") else "inhibited" if a.get("inhibited_by") else "firing"
+        rows.append((a["fingerprint"], labels.get("alertname", ""), labels.get("node", "-") or "-",
+                     labels.get("gpu", "-") or "-", labels.get("severity", ""), state,
+                     f"acked by {a['acked_by']}" if a["acked_by"] else "unacked"))
+    if len(rows) == 1:
+        return "no firing alerts"
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
+
+
 def run(args: argparse.Namespace) -> int:
     from pipelines.cli import UsageError
     from pipelines.notify.api_client import ApiError, NotifyApi
 
     api = NotifyApi(args.url)
-    owner = args.owner or getpass.getuser()
     try:
         if getattr(args, "list", False):
-            for a in api.alerts():
-                if a["status"] == "firing":
-                    who = f"acked by {a['acked_by']}" if a["acked_by"] else "unacked"
-                    print(f"{a['fingerprint']}  {a['labels'].get('alertname', '')}  "
-                          f"node={a['labels'].get('node', '')}  {who}")
+            print(_firing_table(api.alerts()))
             return 0
         if not args.fingerprints:
             raise UsageError("give one or more alert fingerprints (or --list)")
         for fp in args.fingerprints:
             if args.ack_action == "ack":
+                owner = args.owner or getpass.getuser()
                 api.ack(fp, owner, args.comment)
                 print(f"acked {fp} (owner {owner})")
             else:
-                api.unack(fp, owner)
-                print(f"unacked {fp}")
+                # With --owner, the worker refuses to remove someone else's ack; without, it says whose it was.
+                a = api.unack(fp, args.owner or "")
+                print(f"unacked {fp} (was acked by {a['owner']})")
     except ApiError as e:
         raise UsageError(str(e)) from None
     return 0

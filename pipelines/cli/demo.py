@@ -10,6 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Start Kafka, the pipeline and the notifier, simulate a faulty cluster, "
                                    "and show the alert as a receiver got it.")
     p.add_argument("--home", default="var/demo", help="where the demo keeps its data and logs (wiped first)")
+    p.add_argument("--keep", action="store_true",
+                   help="leave the stack and its console running afterwards (stop it with `gpuwatch down`)")
     p.set_defaults(func=run)
 
 

@@ -77,5 +77,7 @@ def run(args: argparse.Namespace) -> int:
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker = Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    from pipelines.log_noise import quiet_worker_logs
+    quiet_worker_logs(worker, level)  # library chatter to DEBUG, no spinner codes in log files
     worker.execute_from_commandline()
     return 0

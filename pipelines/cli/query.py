@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 
 import orjson
@@ -56,6 +57,17 @@ def fetch(sql: str, dsn: str, database: str = "gpuwatch") -> tuple[list[str], li
         store.close()
 
 
+_NAIVE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")
+
+
+def _cell(v) -> str:
+    """A value as table text; gpuwatch stores times in UTC, and a time without a zone says so (``Z``)."""
+    if v is None:
+        return ""
+    text = str(v)
+    return text + "Z" if _NAIVE_TIME.match(text) else text
+
+
 def render(columns: list[str], rows: list[list], fmt: str, out=sys.stdout) -> None:
     if fmt == "json":
         out.write(orjson.dumps([dict(zip(columns, r)) for r in rows], default=str,
@@ -67,11 +79,15 @@ def render(columns: list[str], rows: list[list], fmt: str, out=sys.stdout) -> No
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*columns, show_lines=False)
+        # Cells are Text, not markup: data is shown as it is (no ':x:' emoji, no '[red]' styling).
+        t = Table(show_lines=False)
+        for c in columns:
+            t.add_column(Text(c))
         for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        Console(file=out, width=200).print(t)
+            t.add_row(*(Text(_cell(v)) for v in r))
+        Console(file=out, width=200, emoji=False, highlight=False).print(t)
         out.write(f"{len(rows)} row{'s' if len(rows) != 1 else ''}\n")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import time
 
 
@@ -25,10 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--duration", "-d", default="1h", help="how long (default 1h), e.g. 30m, 2h, 1d")
     c.add_argument("--author", "-a", default=None, help="who is silencing (default: your login name)")
     c.add_argument("--comment", "-c", required=True, help="why")
+    # "--duration -5m" reaches our check (and its clear message) instead of argparse's "expected one argument".
+    c._negative_number_matcher = re.compile(r"^-\d")
     lst = acts.add_parser("list", help="list silences")
     lst.add_argument("--all", action="store_true", help="include expired silences")
     e = acts.add_parser("expire", help="expire silences now")
     e.add_argument("ids", nargs="+", help="silence ids (a unique prefix of 6+ characters is enough)")
+    for action in (c, lst, e):  # `silence list --json` as well as `silence --json list`
+        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     p.set_defaults(func=run)
 
 
@@ -41,6 +46,19 @@ def _table(silences: list[dict]) -> str:
                      s["created_by"], " ".join(s["matchers"]), s["comment"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
+
+
+def _check_duration(text: str) -> None:
+    from pipelines.cli import UsageError
+    from pipelines.notify.durations import parse_duration
+
+    if text.strip().startswith("-"):
+        raise UsageError(f"--duration must be positive, got {text}; write it like 30m, 2h or 1d")
+    try:
+        if parse_duration(text) <= 0:
+            raise UsageError(f"--duration must be positive, got {text}; write it like 30m, 2h or 1d")
+    except ValueError as e:
+        raise UsageError(f"--duration: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 parse_matchers(args.matchers)
             except MatcherError as e:
                 raise UsageError(str(e)) from None
+            _check_duration(args.duration)
             s = api.create_silence(args.matchers, args.author or getpass.getuser(), args.comment,
                                    duration=args.duration)
             print(orjson.dumps(s).decode() if args.json else s["id"])

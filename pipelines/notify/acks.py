@@ -51,10 +51,15 @@ class Acks:
         self._by_fp[fingerprint] = a
         return a
 
-    def unack(self, fingerprint: str) -> Ack:
-        a = self._by_fp.pop(fingerprint, None)
+    def unack(self, fingerprint: str, owner: str = "") -> Ack:
+        """Withdraw the ack; with ``owner`` given, only if it is that owner's (nobody's ack vanishes silently)."""
+        a = self._by_fp.get(fingerprint)
         if a is None:
             raise AckError(f"alert {fingerprint} is not acknowledged")
+        if owner.strip() and owner.strip() != a.owner:
+            raise AckError(f"alert {fingerprint} is acknowledged by {a.owner}, not {owner.strip()}; "
+                           f"ask {a.owner}, or unack without --owner to take it away")
+        del self._by_fp[fingerprint]
         with self.db.transaction() as c:
             c.execute("DELETE FROM acks WHERE fingerprint=?", (fingerprint,))
         return a

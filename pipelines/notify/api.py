@@ -109,7 +109,7 @@ def build_app(service: NotifyService, token: str | None = None, ready: dict | No
         try:
             a = service.unack(req.match_info["fingerprint"], req.query.get("owner", ""))
         except AckError as e:
-            return _error(404, str(e))
+            return _error(409 if "acknowledged by" in str(e) else 404, str(e))
         return web.json_response({"ack": a.as_dict()})
 
     app.add_routes([

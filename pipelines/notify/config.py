@@ -173,28 +173,40 @@ def _expand_env(obj: Any, path: str = "") -> Any:
 
 
 def parse_config(doc: dict) -> NotifyConfig:
-    """Validate a config document (already loaded from YAML)."""
+    """Validate a config document (already loaded from YAML).
+
+    Every problem is found in one pass and reported together, one a line, so
+    a config is fixed in one edit rather than one run per mistake.
+    """
     from pipelines.notify.receivers import PLUGINS
 
     if not isinstance(doc, dict):
         raise ConfigError("the notify config must be a YAML mapping with route and receivers")
+    problems: list[str] = []
     unknown = set(doc) - {"global", "route", "receivers", "inhibit_rules", "templates"}
     if unknown:
-        raise ConfigError(f"unknown top-level keys {sorted(unknown)}; expected global, route, receivers, "
-                          "inhibit_rules")
+        problems.append(f"unknown top-level keys {sorted(unknown)}; expected global, route, receivers, "
+                        "inhibit_rules")
     doc = _expand_env(doc)
-    try:
-        glob = GlobalConfig.model_validate(doc.get("global") or {})
-        route = RouteConfig.model_validate(doc.get("route") or {})
-        rules = [InhibitRuleConfig.model_validate(r) for r in doc.get("inhibit_rules") or []]
-    except ValidationError as e:
-        raise ConfigError(describe_validation_error(e)) from None
-    except (MatcherError, ValueError) as e:
-        raise ConfigError(str(e)) from None
+
+    def checked(where: str, make):
+        try:
+            return make()
+        except ValidationError as e:
+            problems.append(describe_validation_error(e, where))
+        except (ConfigError, MatcherError, ValueError) as e:
+            problems.append(f"{where}: {e}" if where else str(e))
+        return None
+
+    glob = checked("global", lambda: GlobalConfig.model_validate(doc.get("global") or {}))
+    route = checked("route", lambda: RouteConfig.model_validate(doc.get("route") or {}))
+    rules = [checked(f"inhibit_rules[{k}]", lambda r=r: InhibitRuleConfig.model_validate(r))
+             for k, r in enumerate(doc.get("inhibit_rules") or [])]
     receivers: list[ReceiverSpec] = []
     for i, rdoc in enumerate(doc.get("receivers") or []):
         if not isinstance(rdoc, dict) or not rdoc.get("name"):
-            raise ConfigError(f"receivers[{i}]: every receiver needs a name")
+            problems.append(f"receivers[{i}]: every receiver needs a name")
+            continue
         name = str(rdoc["name"])
         integrations: list[tuple[str, Any]] = []
         for key, items in rdoc.items():
@@ -202,42 +214,45 @@ def parse_config(doc: dict) -> NotifyConfig:
                 continue
             kind = key.removesuffix("_configs")
             if not key.endswith("_configs") or kind not in PLUGINS:
-                raise ConfigError(f"receivers[{i}] ({name}): unknown key {key!r}; known: "
-                                  f"{', '.join(sorted(k + '_configs' for k in PLUGINS))}")
+                problems.append(f"receivers[{i}] ({name}): unknown key {key!r}; known: "
+                                f"{', '.join(sorted(k + '_configs' for k in PLUGINS))}")
+                continue
             for j, item in enumerate(items or []):
-                try:
-                    integrations.append((kind, PLUGINS[kind].config_model.model_validate(item or {})))
-                except ValidationError as e:
-                    raise ConfigError(describe_validation_error(e, f"receivers[{i}] ({name}).{key}[{j}]")) from None
+                made = checked(f"receivers[{i}] ({name}).{key}[{j}]",
+                               lambda item=item, kind=kind: PLUGINS[kind].config_model.model_validate(item or {}))
+                if made is not None:
+                    integrations.append((kind, made))
         receivers.append(ReceiverSpec(name=name, integrations=integrations))
     names = [r.name for r in receivers]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise ConfigError(f"receiver names must be unique; repeated: {sorted(dupes)}")
-    if not route.receiver:
-        raise ConfigError("route: the top-level route needs a receiver (the default for unmatched alerts)")
-    if route.all_matchers():
-        raise ConfigError("route: the top-level route must not have matchers (it catches every alert)")
+        problems.append(f"receiver names must be unique; repeated: {sorted(dupes)}")
+    if route is not None:
+        if not route.receiver:
+            problems.append("route: the top-level route needs a receiver (the default for unmatched alerts)")
+        elif checked("route", route.all_matchers):
+            problems.append("route: the top-level route must not have matchers (it catches every alert)")
 
-    def check(r: RouteConfig, where: str) -> None:
-        try:
-            r.all_matchers()
-        except MatcherError as e:
-            raise ConfigError(f"{where}: {e}") from None
-        if r.receiver and r.receiver not in names:
-            raise ConfigError(f"{where}: receiver {r.receiver!r} is not defined under receivers "
-                              f"(defined: {', '.join(names) or 'none'})")
-        for k, child in enumerate(r.routes):
-            check(child, f"{where}.routes[{k}]")
+        def check(r: RouteConfig, where: str) -> None:
+            if where != "route":
+                checked(where, r.all_matchers)
+            if r.receiver and r.receiver not in names:
+                problems.append(f"{where}: receiver {r.receiver!r} is not defined under receivers "
+                                f"(defined: {', '.join(names) or 'none'})")
+            for k, child in enumerate(r.routes):
+                check(child, f"{where}.routes[{k}]")
 
-    check(route, "route")
+        check(route, "route")
     for k, rule in enumerate(rules):
-        try:
-            if not rule.targets():
-                raise ConfigError(f"inhibit_rules[{k}]: target_matchers are required (else it mutes everything)")
-            rule.sources()
-        except MatcherError as e:
-            raise ConfigError(f"inhibit_rules[{k}]: {e}") from None
+        if rule is None:
+            continue
+        if not checked(f"inhibit_rules[{k}]", rule.targets):
+            if not problems or not problems[-1].startswith(f"inhibit_rules[{k}]"):
+                problems.append(f"inhibit_rules[{k}]: target_matchers are required (else it mutes everything)")
+        checked(f"inhibit_rules[{k}]", rule.sources)
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems))
     return NotifyConfig(global_=glob, route=route, receivers=receivers, inhibit_rules=rules)
 
 

@@ -11,15 +11,26 @@ from pipelines.notify.alert import Alert, rfc3339
 from pipelines.notify.notification import Notification
 
 
-def alert_document(a: Alert) -> dict:
-    """One alert in Alertmanager's webhook shape."""
+def incident_url(external_url: str, fingerprint: str) -> str:
+    """The incident's page in the console, when the notifier knows the console's address.
+
+    >>> incident_url("http://127.0.0.1:6066/console/", "9ff6b301788c9c56")
+    'http://127.0.0.1:6066/console/#incident=9ff6b301788c9c56'
+    >>> incident_url("", "9ff6b301788c9c56")
+    ''
+    """
+    return f"{external_url.rstrip('/')}/#incident={fingerprint}" if external_url else ""
+
+
+def alert_document(a: Alert, external_url: str = "") -> dict:
+    """One alert in Alertmanager's webhook shape; ``generatorURL`` links to its incident page."""
     return {
         "status": a.status,
         "labels": dict(a.labels),
         "annotations": dict(a.annotations),
         "startsAt": rfc3339(a.starts_at),
         "endsAt": rfc3339(a.ends_at if not a.firing else None),
-        "generatorURL": a.generator_url,
+        "generatorURL": a.generator_url or incident_url(external_url, a.fingerprint),
         "fingerprint": a.fingerprint,
     }
 
@@ -41,7 +52,7 @@ def webhook_payload(n: Notification, max_alerts: int = 0) -> dict:
         "commonLabels": n.common_labels,
         "commonAnnotations": n.common_annotations,
         "externalURL": n.external_url,
-        "alerts": [alert_document(a) for a in alerts],
+        "alerts": [alert_document(a, n.external_url) for a in alerts],
     }
 
 

@@ -107,7 +107,7 @@ class NotifyService:
         return a
 
     def unack(self, fingerprint: str, owner: str = "") -> Ack:
-        a = self.acks.unack(fingerprint)
+        a = self.acks.unack(fingerprint, owner)
         alert = self.store.active.get(fingerprint)
         row = self._ack_row("unack", a, alert)
         row.update(ts=time.time(), owner=owner or a.owner)

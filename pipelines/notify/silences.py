@@ -93,12 +93,18 @@ class Silences:
 
     def get(self, silence_id: str) -> Silence:
         s = self._by_id.get(silence_id)
-        if s is None:
-            matches = [k for k in self._by_id if k.startswith(silence_id)] if len(silence_id) >= 6 else []
-            if len(matches) == 1:
-                return self._by_id[matches[0]]
-            raise SilenceError(f"no silence with id {silence_id!r}")
-        return s
+        if s is not None:
+            return s
+        if len(silence_id) < 6:
+            raise SilenceError(f"{silence_id!r} is too short: give at least 6 characters of a silence id "
+                               "(see `gpuwatch silence list`)")
+        matches = sorted(k for k in self._by_id if k.startswith(silence_id))
+        if len(matches) == 1:
+            return self._by_id[matches[0]]
+        if matches:
+            raise SilenceError(f"{silence_id} matches {len(matches)} silences ({', '.join(m[:12] for m in matches[:5])}); "
+                               "give a longer prefix")
+        raise SilenceError(f"no silence with id {silence_id!r}")
 
     def list(self, include_expired: bool = True, now: float | None = None) -> list[Silence]:
         now = time.time() if now is None else now

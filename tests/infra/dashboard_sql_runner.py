@@ -37,11 +37,27 @@ def seed(store: Store) -> None:
         for gpu in (0, 1):
             for metric, value, unit in (("gpu_temp_c", 70.0 + gpu, "C"), ("gpu_util_pct", 95.0, "%"),
                                         ("power_w", 610.0, "W"), ("fb_used_bytes", 60e9, "B"),
-                                        ("fb_free_bytes", 20e9, "B"), ("ecc_dbe_volatile_total", 0.0, "")):
+                                        ("fb_free_bytes", 20e9, "B"), ("ecc_dbe_volatile_total", 0.0, ""),
+                                        ("sm_clock_mhz", 1980.0, "MHz")):
                 metrics.append((_ago(minutes), "node-0", gpu, f"GPU-{gpu}", metric, value, unit, {}, 0,
                                 len(metrics)))
+    for minutes in (3, 2, 1, 0.5):  # a training job's SDK reports (node-level, gpu -1, labelled with the job)
+        for metric, value in (("job_step", 100 - minutes), ("job_loss", 2.0 + minutes / 10),
+                              ("job_tokens_per_s", 5000.0), ("job_grad_norm", 1.5)):
+            metrics.append((_ago(minutes), "node-0", -1, "", metric, value, "", {"job": "job-a"}, 0, len(metrics)))
+        metrics.append((_ago(minutes), "node-0", 0, "GPU-0", "gpu_util_pct", 95.0, "%", {"job": "job-a"}, 0,
+                        len(metrics)))
     store.insert("metrics_raw", metrics, ["ts", "node", "gpu", "uuid", "metric", "value", "unit", "labels",
                                           "src_partition", "src_offset"])
+    store.insert("logs", [(_ago(m), "node-0", "train.log", level, text, tid, {}, 0, i)
+                          for i, (m, level, text, tid) in enumerate([
+                              (3, "info", "step 97 loss 2.3", 11), (2, "info", "step 98 loss 2.2", 11),
+                              (1, "error", "NCCL WARN timeout on rank 3", 22)])],
+                 ["ts", "node", "source", "level", "message", "template_id", "labels", "src_partition", "src_offset"])
+    store.insert("log_templates", [(11, "step <NUM> loss <NUM>", _ago(3), _ago(2), 2, "step 97 loss 2.3"),
+                                   (22, "NCCL WARN timeout on rank <NUM>", _ago(1), _ago(1), 1,
+                                    "NCCL WARN timeout on rank 3")],
+                 ["template_id", "text", "first_seen", "last_seen", "count", "example"])
     store.insert("features_1m", [(_ago(2).replace(second=0), "node-0", 0, "GPU-0", m, 60, 60.0, 72.0, 70.0, 71.0, 72.0)
                                  for m in ("gpu_temp_c", "fb_used_bytes")],
                  ["window_start", "node", "gpu", "uuid", "metric", "count", "min", "max", "mean", "last", "p95"])

@@ -431,7 +431,7 @@ def test_grafana_provisioning_matches_the_compose_mounts(compose):
 def test_dashboards_parse_and_read_only_real_tables():
     ds_uid = yaml.safe_load((GRAFANA / "provisioning/datasources/clickhouse.yaml").read_text())["datasources"][0]["uid"]
     dashboards = {json.loads(p.read_text())["title"]: json.loads(p.read_text()) for p in DASHBOARDS}
-    assert {"GPU fleet", "Alerts"} <= set(dashboards)
+    assert {"GPU fleet", "Alerts", "Node", "Job", "Logs"} <= set(dashboards)
     assert len({d["uid"] for d in dashboards.values()}) == len(dashboards)
     assert {"node", "gpu"} <= {v["name"] for v in dashboards["GPU fleet"]["templating"]["list"]}
     tables, read = ddl_tables(), set()
@@ -447,7 +447,7 @@ def test_dashboards_parse_and_read_only_real_tables():
 
 
 #: What a template variable stands for when the SQL runs outside Grafana.
-SAMPLE_VALUES = {"node": "'node-0'", "gpu": "0, 1", "severity": "'critical', 'warning', 'info'",
+SAMPLE_VALUES = {"node": "'node-0'", "gpu": "0, 1", "severity": "'critical', 'warning', 'info'", "job": "'job-a'",
                  "alertname": "'GpuTemperatureHigh', 'GpuEccSingleBitStorm'"}
 
 
@@ -490,5 +490,10 @@ def test_dashboard_sql_runs_against_the_ddl_in_chdb(tmp_path):
     assert by_title["Firing now"]["rows"] == [[1]]
     assert by_title["GPU temperature"]["rows"], "the sample's temperatures do not show"
     assert sorted(r[0] for r in by_title["$gpu"]["rows"]) == [0, 1]
+    # The node, job and logs dashboards show the sample too.
+    for title in ("Node GPU temperature", "Node alerts", "Node events and errors", "Loss", "Throughput per node",
+                  "Job alerts", "Log lines by level", "Busiest templates", "Recent errors", "$job"):
+        assert by_title[title]["rows"], f"{title}: no rows for the sample"
+    assert by_title["Busiest templates"]["rows"][0][2] == "step <NUM> loss <NUM>"
     outcomes = by_title["Delivery by receiver"]
     assert outcomes["rows"][0][outcomes["columns"].index("retried")] == 1

@@ -1,0 +1,28 @@
+"""A notifier config with several mistakes reports all of them in one run (issue 15)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.notify.config import ConfigError, parse_config
+
+
+def test_every_problem_is_reported_at_once():
+    doc = {
+        "global": {"group_wait": "soon"},
+        "route": {"receiver": "nobody", "routes": [{"matchers": ['severity=~"("'], "receiver": "ops"}]},
+        "inhibit_rules": [{"source_matchers": ['alertname="A"']}],
+        "receivers": [{"name": "ops", "webhook_configs": [{"url": "not a url"}]}, {"slack": 1}],
+    }
+    with pytest.raises(ConfigError) as e:
+        parse_config(doc)
+    text = str(e.value)
+    for where in ("global.group_wait", "route: receiver 'nobody'", "route.routes[0]", "inhibit_rules[0]",
+                  "receivers[0] (ops).webhook_configs[0]", "receivers[1]"):
+        assert where in text, (where, text)
+    assert text.startswith("6 problems")
+
+
+def test_one_problem_reads_as_before():
+    with pytest.raises(ConfigError, match=r"^route: the top-level route needs a receiver"):
+        parse_config({"route": {}, "receivers": [{"name": "a", "log_configs": [{}]}]})
