@@ -25,14 +25,14 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from agents.collectors.base import Collector, CollectorConfig, Sample
+from agents.logrecords import TRACEBACK as _TRACEBACK
+from agents.logrecords import MultilineJoiner
 from agents.logtail import FileTail, Offsets
 from schemas.logs import MAX_LINE_CHARS, truncate_line
 
 log = logging.getLogger("gpuwatch.agent.logfiles")
 
 _LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|PANIC)\b", re.IGNORECASE)
-_TRACEBACK = "Traceback (most recent call last):"
-_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 
 
 class LogFilesConfig(CollectorConfig):
@@ -68,56 +68,6 @@ class LogFilesConfig(CollectorConfig):
         if bad:
             raise ValueError(f"log paths must be absolute (the agent's working directory is not yours): {bad}")
         return v
-
-
-class MultilineJoiner:
-    """Groups lines into records. Lines stay open until a new record starts or :meth:`flush`."""
-
-    def __init__(self, start_pattern: str | None = None) -> None:
-        self._start = re.compile(start_pattern) if start_pattern else None
-        self._lines: list[str] = []
-        self._in_tb = False       # inside a traceback's frames
-        self._tb_closed = False   # just saw a traceback's final exception line
-        self.last_line_at = 0.0
-
-    def _continues(self, line: str) -> bool:
-        if self._start is not None:
-            return not self._start.search(line)
-        if not line or line[0] in " \t":
-            return True
-        if line.startswith(_TRACEBACK):
-            self._in_tb = True
-            return True
-        if self._tb_closed and line.startswith(_CHAIN):
-            return True
-        if self._in_tb:  # the exception line that ends a traceback
-            self._in_tb = False
-            self._tb_closed = True
-            return True
-        return False
-
-    def feed(self, lines: list[str]) -> list[str]:
-        out: list[str] = []
-        for line in lines:
-            if self._lines and self._continues(line):
-                self._lines.append(line)
-                continue
-            if self._lines:
-                out.append("\n".join(self._lines))
-            self._lines = [line]
-            self._tb_closed = False
-            self._in_tb = self._start is None and line.startswith(_TRACEBACK)
-        if lines:
-            self.last_line_at = time.monotonic()
-        return out
-
-    def flush(self) -> list[str]:
-        if not self._lines:
-            return []
-        text = "\n".join(self._lines).rstrip("\n")
-        self._lines = []
-        self._in_tb = self._tb_closed = False
-        return [text] if text else []
 
 
 def level_of(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The log path for one batch: rate limit -> mine -> critical patterns -> anomalies -> rows.
+"""The log path for one batch: rate limit -> header -> mine -> critical patterns -> anomalies -> rows.
 
 :class:`LogProcessor` is plain Python (no Faust, no ClickHouse connection), so
 the Faust logs processor, the offline CLI, the benchmark and the tests all run
@@ -32,6 +32,7 @@ from typing import Iterable
 from pipelines.decide import Condition
 from pipelines.logs.anomalies import (BatchTally, LogAnomalyDetector, LogAnomalySettings, NewTemplate,
                                       Observation, is_error)
+from pipelines.logs.headers import HeaderParser
 from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
@@ -61,6 +62,8 @@ class LogOutput:
     observations: list[Observation] = field(default_factory=list)
     #: Lines the rate limiter refused (counted, pattern-checked, not stored).
     dropped: int = 0
+    #: (old template id, its successor, ts): templates that generalised in this batch (see ``miner.lineage``).
+    lineage_rows: list[tuple] = field(default_factory=list)
 
     @property
     def conditions(self) -> list[Condition]:
@@ -78,9 +81,11 @@ class LogProcessor:
     def __init__(self, state_dir: Path | str | None = None, *, worker: str = "0",
                  anomaly_settings: LogAnomalySettings | None = None, patterns: PatternBook | None = None,
                  lines_per_s: float = 5_000.0, burst_lines: float = 100_000.0, database: str = "gpuwatch",
-                 snapshot_interval_s: float = 60.0) -> None:
+                 snapshot_interval_s: float = 60.0, headers: HeaderParser | None = None) -> None:
         path = Path(state_dir) / f"miner-{worker}.json" if state_dir is not None else None
         self.miner = TemplateMiner(path, snapshot_interval_s=snapshot_interval_s)
+        #: Splits each line into header fields and the message the miner sees.
+        self.headers = headers or HeaderParser()
         self.patterns = patterns or PatternBook.load()
         self.anomalies = LogAnomalyDetector(anomaly_settings, database)
         self.limiter = NodeRateLimiter(lines_per_s, burst_lines)
@@ -119,6 +124,7 @@ class LogProcessor:
         by_window, errors_by_window, job_errors = tally.template_lines, tally.error_lines, tally.job_error_lines
         rows_append = out.log_rows.append
         mine, might_match, miner = self.miner.mine, self.patterns.might_match, self.miner
+        parse = self.headers.parse
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
@@ -126,9 +132,10 @@ class LogProcessor:
                 if len(msg) > MAX_LINE_CHARS and not msg.endswith(TRUNCATION_MARKER):
                     msg = truncate_line(msg)
                     counters["lines_truncated"] += 1
-                mined = mine(msg, ts)
+                header = parse(msg, rec.source)
+                mined = mine(header.msg, ts)
                 tid = mined.template_id
-                level, err = levels.get(rec.level) or self._level(rec.level)
+                level, err = levels.get(rec.level or header.level) or self._level(rec.level or header.level)
                 if err is None:  # no level: judge by the template's words
                     err = template_error.get(tid)
                     if err is None:
@@ -147,6 +154,8 @@ class LogProcessor:
                     key = (int(ts // window_s), tid)
                     by_window[key] = by_window.get(key, 0) + 1
                 labels = rec.labels
+                if header.host or header.component:
+                    labels = {**labels, "log_host": header.host, "log_component": header.component}
                 job = labels.get("job") if labels else None
                 if job:
                     tally.jobs.add(job)
@@ -160,10 +169,13 @@ class LogProcessor:
                         job_errors[jk] = job_errors.get(jk, 0) + 1
                 if mined.change != "none":
                     self._learned(mined, msg, ts, err, tally)
+                    if mined.previous:
+                        out.lineage_rows.extend((old, tid, ts) for old in miner.last_succession)
                 line_key = miner.last_line_key
                 if line_key is None:
                     maybe_critical = might_match(msg)
-                else:
+                else:  # the pattern words may sit in the header too (NCCL WARN): key on both
+                    line_key = (line_key, header.level, header.fmt)
                     maybe_critical = critical_by_key.get(line_key)
                     if maybe_critical is None:
                         if len(critical_by_key) >= 200_000:
