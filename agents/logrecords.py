@@ -9,6 +9,8 @@ event. The agent's log tailing and the offline ``gpuwatch logs`` CLI use this
 same module, so both see the same records. It is pure Python with no imports
 from the pipeline.
 
+A traceback joins the line before it only when that line reads as an error
+(``logger.exception`` writes it under one); otherwise it starts a record.
 Kubernetes CRI container logs prefix every physical line with
 ``<time> <stream> <F|P> ``; the rule is applied to what follows the prefix,
 and a continuation keeps only that part.
@@ -32,6 +34,7 @@ TRACEBACK = "Traceback (most recent call last):"
 _CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 #: Lines that continue a record although they start at column 0.
 _CONTINUATIONS = ("Caused by: ", "Exception raised from ", "frame #", "Suppressed: ")
+_ERRORISH = re.compile(r"(?i)\b(?:error|critical|fatal|exception|failed|failure|traceback)\b|\bE\d{4} ")
 _CRI = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
 
 
@@ -55,8 +58,10 @@ class MultilineJoiner:
         if not line or line[0] in " \t":
             return True
         if line.startswith(TRACEBACK):
+            # logger.exception() writes its traceback under an error line; an uncaught exception's
+            # traceback on stderr follows whatever was logged last and starts a record of its own.
             self._in_tb = True
-            return True
+            return bool(_ERRORISH.search(self._lines[0], 0, 300))
         if self._tb_closed and line.startswith(_CHAIN):
             return True
         if self._in_tb:  # the exception line that ends a traceback

@@ -18,7 +18,7 @@ resolved id equals grouping a second pass over the same lines.
 Why similarity ignores masked tokens: a masked variable says nothing about
 which event a line is, so drain's similarity is computed over the line's
 other tokens only (:class:`MaskAwareDrain`). Masks are whole tokens (see
-:mod:`pipelines.logs.masking`), and the parameters (similarity 0.6, depth 4)
+:mod:`pipelines.logs.masking`), and the parameters (similarity 0.7, depth 4)
 were chosen on the labelled corpus in ``bench/data`` (``bench/log_accuracy.py``).
 
 Why state is persisted: the hash makes an id *reproducible*, but only if the
@@ -58,7 +58,7 @@ from pipelines.logs.masking import WILDCARD, mask
 log = logging.getLogger(__name__)
 
 #: Default clustering parameters, chosen on bench/data's labelled corpus (bench/log_accuracy.py).
-DEFAULT_SIM_TH = 0.6
+DEFAULT_SIM_TH = 0.7
 DEFAULT_DEPTH = 4
 #: Lines longer than this (in bytes) skip the fast-path caches: they are rare
 #: and would make the caches large.
