@@ -251,6 +251,10 @@ class LogProcessor:
             self._last_error_log = now
             log.exception(msg, *args)
 
+    def mine_line(self, line: str, source: str = "") -> MinedLine:
+        """The template of one raw line, as :meth:`process` finds it (header split off first)."""
+        return self.miner.mine(self.headers.parse(line, source).msg)
+
     # -- fleet knowledge and lifecycle -------------------------------------
     def learn_fleet_templates(self, templates: Iterable[tuple[int, str]]) -> int:
         """Mark templates other workers found as known and teach them to the miner.

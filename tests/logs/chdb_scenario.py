@@ -91,12 +91,12 @@ def main(data: Path) -> dict:
     first.close()
     second.close()
     restarted = LogProcessor(data / "state", worker="w1", anomaly_settings=SETTINGS)
-    found["restart_ids"] = [str(restarted.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
-    found["restart_changes"] = [restarted.miner.mine(m).change for m in lines_at(2)[:3]]
+    found["restart_ids"] = [str(restarted.mine_line(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    found["restart_changes"] = [restarted.mine_line(m).change for m in lines_at(2)[:3]]
     # a fresh worker seeded from the fleet's templates table lands on the same ids
     fresh = LogProcessor(None, worker="w9")
     found["seeded"] = fresh.learn_fleet_templates(fleet_templates(store))
-    found["fresh_ids"] = [str(fresh.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    found["fresh_ids"] = [str(fresh.mine_line(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
     store.close()
     return found
 
