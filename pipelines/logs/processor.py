@@ -40,11 +40,16 @@ from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_l
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``log_rows``, in order (the ``gpuwatch.logs`` table; ``ts`` as float epoch seconds).
-LOG_COLUMNS = ("ts", "node", "source", "level", "message", "template_id", "labels", "src_partition", "src_offset")
+#: Columns of ``log_rows``, in order (the ``gpuwatch.logs`` table; ``ts`` as float epoch seconds). ``host``,
+#: ``component`` and ``logged_at`` are what the line's header said (:mod:`pipelines.logs.headers`).
+LOG_COLUMNS = ("ts", "node", "source", "level", "message", "template_id", "labels", "src_partition", "src_offset",
+               "host", "component", "logged_at")
 #: Columns of ``template_rows`` (``gpuwatch.log_templates``; ``first_seen``/``last_seen`` float epoch seconds).
 TEMPLATE_COLUMNS = ("template_id", "text", "first_seen", "last_seen", "count", "example")
 TEMPLATE_TABLE = "log_templates"
+#: Columns of ``lineage_rows`` (``gpuwatch.log_template_lineage``; ``changed_at`` float epoch seconds).
+LINEAGE_COLUMNS = ("template_id", "successor", "changed_at")
+LINEAGE_TABLE = "log_template_lineage"
 #: The line written in place of lines a flood made the rate limiter refuse.
 RATE_LIMIT_SOURCE = "gpuwatch/rate-limit"
 RATE_LIMIT_TEXT = "gpuwatch: <NUM> log lines from this node dropped by the rate limit"
@@ -154,8 +159,6 @@ class LogProcessor:
                     key = (int(ts // window_s), tid)
                     by_window[key] = by_window.get(key, 0) + 1
                 labels = rec.labels
-                if header.host or header.component:
-                    labels = {**labels, "log_host": header.host, "log_component": header.component}
                 job = labels.get("job") if labels else None
                 if job:
                     tally.jobs.add(job)
@@ -183,7 +186,8 @@ class LogProcessor:
                         maybe_critical = critical_by_key[line_key] = might_match(msg)
                 if maybe_critical:
                     self._critical(node, ts, msg, rec.source, labels, out)
-                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset))
+                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset, header.host,
+                             header.component, header.ts))
             except Exception:
                 counters["errors"] += 1
                 self._log_error("log line from %s failed; counted and skipped", node)
@@ -234,7 +238,7 @@ class LogProcessor:
         ts = max(r.ts for r in excess)
         text = RATE_LIMIT_TEXT.replace("<NUM>", str(n))
         out.log_rows.append((ts, node, RATE_LIMIT_SOURCE, "warning", text, RATE_LIMIT_TEMPLATE_ID, {}, partition,
-                             offset))
+                             offset, "", "", ""))
         templates[RATE_LIMIT_TEMPLATE_ID] = [RATE_LIMIT_TEXT, ts, ts, 1, text, 0]
 
     def _level(self, raw: str) -> tuple[str, bool | None]:
