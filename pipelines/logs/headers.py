@@ -134,7 +134,7 @@ def compile_format(regex: str) -> re.Pattern:
         raise HeaderFormatError(f"line format {regex!r} is not a valid regular expression: {e}") from None
     if "msg" not in pat.groupindex:
         raise HeaderFormatError(f"line format {regex!r} needs a named group (?P<msg>...) for the message")
-    return pat
+    return _compile(regex)
 
 
 class HeaderParser:
@@ -146,7 +146,7 @@ class HeaderParser:
     """
 
     def __init__(self, overrides: dict[str, str] | None = None, default: str | None = None) -> None:
-        self._compiled = [(name, first, re.compile(rx)) for name, first, rx in FORMATS]
+        self._compiled = [(name, first, _compile(rx)) for name, first, rx in FORMATS]
         self._by_name = {name: (name, pat) for name, _, pat in self._compiled}
         by_char: dict[str, list[tuple[str, re.Pattern]]] = {}
         anywhere = [(name, pat) for name, first, pat in self._compiled if not first]
@@ -199,18 +199,22 @@ class HeaderParser:
         return Header(line)
 
     def _header(self, m: re.Match, name: str) -> Header:
-        g = m.groupdict()
-        msg = g["msg"]
+        ts, level, component, host, msg = m.group("ts", "level", "component", "host", "msg")
         if name == "cri" and msg:  # the container's own line may carry a header
             inner = self.parse(msg, "\0cri")
-            return inner._replace(ts=g["ts"], fmt=f"cri+{inner.fmt}" if inner.fmt else "cri")
-        if msg.startswith("[") and _KERNEL_TS.match(msg):
-            msg = msg[_KERNEL_TS.match(msg).end():]
-        level = g.get("level") or ""
+            return inner._replace(ts=ts, fmt=f"cri+{inner.fmt}" if inner.fmt else "cri")
+        if msg[:1] == "[" and (k := _KERNEL_TS.match(msg)):
+            msg = msg[k.end():]
         if name == "kmsg":
-            level = _SYSLOG_PRIORITY[int(g["prio"]) & 7]
-        return Header(msg.strip(), g.get("ts") or "", _norm_level(level), g.get("component") or "",
-                      g.get("host") or "", name)
+            level = _SYSLOG_PRIORITY[int(m.group("prio")) & 7]
+        return Header(msg.strip(), ts or "", _norm_level(level) if level else "", component or "", host or "", name)
+
+
+def _compile(regex: str) -> re.Pattern:
+    """A format's regex, with an empty group added for each field it lacks (one ``m.group`` call reads all)."""
+    names = re.compile(regex).groupindex
+    missing = "".join(f"(?P<{f}>)" for f in ("ts", "level", "component", "host") if f not in names)
+    return re.compile(regex + missing)
 
 
 _SYSLOG_PRIORITY = ("emerg", "alert", "crit", "error", "warning", "notice", "info", "debug")
@@ -218,11 +222,18 @@ _LEVEL_NAMES = {"warn": "warning", "err": "error", "crit": "critical", "w": "war
                 "d": "debug", "f": "fatal", "v": "trace", "a": "fatal", "severe": "error", "emerg": "fatal"}
 
 
+_NORMALISED: dict[str, str] = {}
+
+
 def _norm_level(level: str) -> str:
-    if not level:
-        return ""
-    low = level.lower()
-    return _LEVEL_NAMES.get(low, low)[:16]
+    """"WARN", "W", "warning" -> "warning"; cached (a source has a handful of levels)."""
+    norm = _NORMALISED.get(level)
+    if norm is None:
+        low = level.lower()
+        norm = _LEVEL_NAMES.get(low, low)[:16]
+        if len(_NORMALISED) < 1000:
+            _NORMALISED[level] = norm
+    return norm
 
 
 def _json_header(line: str) -> Header | None:

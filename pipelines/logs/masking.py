@@ -27,15 +27,19 @@ import re
 WILDCARD = "<*>"
 _UNITS = (r"(?:[KMGTPE]i?B|[kKMGT]b(?:ps|/s)?|B|bytes?|ms|msecs?|us|µs|ns|s|secs?|seconds?|mins?|minutes?|h|hrs?"
           r"|hours?|days?|%)")
-_QUANTITY = re.compile(rf"(?<![\w.<])[<>~]?-?\d+(?:\.\d+)?(?:e[-+]?\d+)? ?{_UNITS}(?![\w])")
-_TOKEN = re.compile(r"[^\s,;()\[\]{}\"'=|]*\d[^\s,;()\[\]{}\"'=|]*")
+_QUANTITY = re.compile(rf"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)? ?{_UNITS}(?![\w])")
+#: A token holding a digit; the lookbehind makes a match start only where a token starts (linear time).
+_TOKEN = re.compile(r"(?<![^\s,;()\[\]{}\"'=|])[^\s,;()\[\]{}\"'=|]*\d[^\s,;()\[\]{}\"'=|]*")
+_PREFIXED = ("<<*>", "><*>", "~<*>", "-<*>", "+<*>")
 _LIST = re.compile(r"<\*>(?:, ?<\*>)+")
 
 
 def mask(text: str) -> str:
     """``text`` with every variable token replaced by ``<*>``."""
-    text = _QUANTITY.sub(WILDCARD, text)
-    text = _TOKEN.sub(WILDCARD, text)
+    text = _TOKEN.sub(WILDCARD, _QUANTITY.sub(WILDCARD, text))
+    for prefixed in _PREFIXED:  # "<1 sec", "~5 ms", "+722ms": the sign belongs to the variable
+        if prefixed in text:
+            text = text.replace(prefixed, WILDCARD)
     if ",<*>" in text or ", <*>" in text:
         text = _LIST.sub(WILDCARD, text)
     return text
