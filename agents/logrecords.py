@@ -12,8 +12,9 @@ from the pipeline.
 A traceback joins the line before it only when that line reads as an error
 (``logger.exception`` writes it under one); otherwise it starts a record.
 Kubernetes CRI container logs prefix every physical line with
-``<time> <stream> <F|P> ``; the rule is applied to what follows the prefix,
-and a continuation keeps only that part.
+``<time> <stream> <F|P> ``, and torchrun prefixes each line of a rank's output
+with ``[rank3]: ``; the rules apply to what follows the prefix, and a
+continuation keeps only that part.
 
 >>> j = MultilineJoiner()
 >>> j.feed(["ERROR step failed", "Traceback (most recent call last):", '  File "t.py", line 1', "ValueError: bad", "next"])
@@ -35,7 +36,10 @@ _CHAIN = ("During handling of the above exception", "The above exception was the
 #: Lines that continue a record although they start at column 0.
 _CONTINUATIONS = ("Caused by: ", "Exception raised from ", "frame #", "Suppressed: ")
 _ERRORISH = re.compile(r"(?i)\b(?:error|critical|fatal|exception|failed|failure|traceback)\b|\bE\d{4} ")
+#: Prefixes written in front of every physical line: Kubernetes CRI (``<time> <stream> <F|P> ``) and
+#: torchrun's per-rank prefix (``[rank3]: ``, ``[default0]:``).
 _CRI = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
+_RANK = re.compile(r"\[(?:rank|default)\d+\]: ?")
 
 
 class MultilineJoiner:
@@ -52,16 +56,18 @@ class MultilineJoiner:
         self._tb_closed = False   # just saw a traceback's final exception line
         self.last_line_at = 0.0
 
-    def _continues(self, line: str) -> bool:
+    def _continues(self, line: str, prefix: str = "") -> bool:
         if self._start is not None:
             return not self._start.search(line)
         if not line or line[0] in " \t":
             return True
         if line.startswith(TRACEBACK):
             # logger.exception() writes its traceback under an error line; an uncaught exception's
-            # traceback on stderr follows whatever was logged last and starts a record of its own.
+            # traceback on stderr follows whatever was logged last and starts a record of its own, as
+            # does one another rank wrote.
             self._in_tb = True
-            return bool(_ERRORISH.search(self._lines[0], 0, 300))
+            return (not prefix or self._lines[0].startswith(prefix)) and bool(
+                _ERRORISH.search(self._lines[0], 0, 300))
         if self._tb_closed and line.startswith(_CHAIN):
             return True
         if self._in_tb:  # the exception line that ends a traceback
@@ -79,10 +85,12 @@ class MultilineJoiner:
         out: list[tuple[int, str]] = []
         n = first_number - 1
         for n, line in enumerate(lines, first_number):
-            body = line
+            body, prefix = line, ""
             if line[:1].isdigit() and (m := _CRI.match(line)):
                 body = line[m.end():]
-            if self._lines and self._continues(body):
+            elif line[:1] == "[" and (m := _RANK.match(line)) and not line.startswith(":[", m.end() - 1):
+                body, prefix = line[m.end():], m.group()
+            if self._lines and self._continues(body, prefix):
                 self._lines.append(body)
                 continue
             if self._lines:

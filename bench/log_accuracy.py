@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agents.logrecords import join_records  # noqa: E402
 from pipelines.logs.offline import assign_records  # noqa: E402
 from pipelines.logs.processor import LogProcessor  # noqa: E402
 from schemas.logs import LogBatch  # noqa: E402
@@ -95,19 +96,23 @@ def two_pass(fmt: str, records: list[str]) -> list[int]:
 
 
 def one_pass(fmt: str, records: list[str]) -> tuple[list[int], list[int], float]:
-    """(resolved ids, ids as stored, seconds) from the pipeline's processor fed batches of 500 records."""
+    """(resolved ids, ids as stored, seconds) per record: the file's lines joined as the agent joins them
+    (:mod:`agents.logrecords`), sent in batches of 500 records through the pipeline's processor."""
+    lines, starts = physical_lines(records)
+    joined = list(join_records(lines))
     proc = LogProcessor(lines_per_s=1e12, burst_lines=1e12)
-    stored: list[int] = []
+    stored: list[tuple[int, int]] = []
     now = time.time() - 3600
     t0 = time.process_time()
-    for i in range(0, len(records), 500):
-        chunk = records[i:i + 500]
+    for i in range(0, len(joined), 500):
+        chunk = joined[i:i + 500]
         batch = LogBatch(node="node-1", records=[
-            {"ts": now + i + k, "message": text, "source": f"/var/log/{fmt}.log"} for k, text in enumerate(chunk)])
+            {"ts": now + i + k, "message": text, "source": f"/var/log/{fmt}.log"} for k, (_, text) in enumerate(chunk)])
         out = proc.process(batch, 0, i)
-        stored.extend(row[5] for row in out.log_rows)
+        stored.extend((n, row[5]) for (n, _), row in zip(chunk, out.log_rows))
     cpu = time.process_time() - t0
-    return [proc.miner.resolve(t) for t in stored], stored, cpu
+    as_stored = by_first_line(stored, starts)
+    return [proc.miner.resolve(t) for t in as_stored], as_stored, cpu
 
 
 def cli(fmt: str, records: list[str], tmp: Path) -> list[int]:

@@ -15,7 +15,9 @@ def fmt(name: str, *events, **common) -> None:
     for ev in events:
         if isinstance(ev, str):
             ev = {"t": ev}
-        out.append({**common, **ev, "id": f"E{len(out) + 1}"})
+        # "same": another event's id, for a line the labels count as that event (Loghub's convention:
+        # numbers are variables, so a status code alone does not make an event)
+        out.append({**common, **ev, "id": ev.get("same") or f"E{len(out) + 1}"})
 
 
 def cross(verbs: list[str], objects: list[str], **opts) -> list[dict]:
@@ -258,8 +260,7 @@ fmt("bgl",
 
 # --- HPC ----------------------------------------------------------------------------------------------------------------
 fmt("hpc",
-    {"t": "Component State Change: Component \\042alt0\\042 is in the unavailable state (HWID={int})"},
-    {"t": "Component State Change: Component \\042scsi0\\042 is in the unavailable state (HWID={int})"},
+    {"t": "Component State Change: Component \\042{hpcpart}\\042 is in the unavailable state (HWID={int})"},
     {"t": "Link error on broadcast tree Interconnect-0T00:00:{int}:{int}", "tag": "node", "state": "status"},
     {"t": "Link in reset", "tag": "switch_module", "state": "error"},
     {"t": "Temperature ({int}C) exceeds warning threshold", "tag": "node", "state": "temp"},
@@ -574,6 +575,333 @@ fmt("access",
     "\"POST /api/v1/query HTTP/1.1\" 200 {int} \"-\" \"python-httpx/0.27.0\"",
     "\"GET /healthz HTTP/1.1\" 200 2 \"-\" \"kube-probe/1.{int}\"",
     "\"GET /metrics HTTP/1.1\" 200 {int} \"-\" \"Prometheus/2.{int}.0\"",
-    "\"GET {url} HTTP/1.1\" 404 {int} \"-\" \"curl/8.{int}.0\"",
+    {"t": "\"GET {url} HTTP/1.1\" 404 {int} \"-\" \"curl/8.{int}.0\"", "same": "E1"},
     "\"PUT /api/v1/silences/{int} HTTP/1.1\" 201 {int} \"-\" \"gpuwatch/1.0\"",
     "\"GET /favicon.ico HTTP/1.1\" 404 {int} \"http://{fqdn}/\" \"Mozilla/5.0\"")
+
+
+# ==== more events per format (the corpus holds over a thousand distinct events in all) ===========================
+def _xid_events() -> list[dict]:
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from schemas.xid import CATALOG
+    return [{"t": f"NVRM: Xid (PCI:{{pci}}): {code}, pid={{pid}}, name=python, {info.meaning}"}
+            for code, info in sorted(CATALOG.items()) if code not in (13, 31, 48, 79)]
+
+
+fmt("kernel", *_xid_events(), *[
+    "nvidia-peermem nv_get_p2p_free_callback:{int} ERROR detected invalid context, skipping further processing",
+    "NVRM: GPU {pci}: RmInitAdapter failed! (0x{int}:0x{int}:{int})", "NVRM: GPU {pci}: rm_init_adapter failed, device minor number {int}",
+    "NVRM: A GPU crash dump has been created. If possible, please run nvidia-bug-report.sh as root to collect this data.",
+    "NVRM: nvAssertFailedNoLog: Assertion failed: 0 @ g_kern_gmmu_nvoc.h:{int}",
+    "nvidia-nvswitch{int}: SXid (PCI:{pci}): {int}, Non-fatal, Link {int} egress non-posted PRIV error",
+    "nvidia-nvswitch{int}: SXid (PCI:{pci}): {int}, Fatal, Link {int} sourcetrack TCEN0 crumbstore ECC DBE Error",
+    "mlx5_core {pci}: mlx5_fw_tracer_handle_traces:{int}:(pid {pid}): FWTracer: Error in FW",
+    "mlx5_core {pci}: poll_health:{int}:(pid 0): Fatal error {int} detected",
+    "infiniband mlx5_{int}: mlx5_ib_query_port:{int}:(pid {pid}): Port {int} is down",
+    "bond0: (slave eno{int}): link status definitely down, disabling slave",
+    "bond0: (slave eno{int}): link status definitely up, 25000 Mbps full duplex",
+    "TCP: request_sock_TCP: Possible SYN flooding on port {port}. Sending cookies.  Check SNMP counters.",
+    "md/raid1:md{int}: Disk failure on nvme{int}n1p2, disabling device.",
+    "blk_update_request: I/O error, dev nvme{int}n1, sector {int} op 0x0:(READ) flags 0x0 phys_seg {int} prio class 0",
+    "CPU{int}: Core temperature above threshold, cpu clock throttled (total events = {int})",
+    "CPU{int}: Package temperature/speed normal", "mce: [Hardware Error]: Machine check events logged",
+    "kvm: already loaded vendor module 'kvm_intel'", "device-mapper: multipath: Failing path {int}:{int}.",
+])
+
+SYSTEMD_MORE = ["Kubernetes kubelet.", "containerd container runtime.", "DCGM host engine.", "NVIDIA DCGM exporter.",
+                "Lustre client mount.", "Mellanox OFED drivers.", "OpenSM InfiniBand subnet manager.",
+                "Chrony NTP client/server.", "Journal Service.", "User Login Management.", "Postfix Mail Transport Agent.",
+                "gpuwatch node agent.", "System Logging Service.", "Disk Manager.", "Authorization Manager.",
+                "Permit User Sessions."]
+fmt("syslog", *cross(["Started", "Stopped", "Starting", "Stopping"], SYSTEMD_MORE, tag="systemd"),
+    {"t": "Reached target Multi-User System.", "tag": "systemd"}, {"t": "Reached target Network is Online.", "tag": "systemd"},
+    {"t": "Listening on Docker Socket for the API.", "tag": "systemd"},
+    {"t": "ntpd exiting on signal 15", "tag": "ntpd"}, {"t": "kernel reports TIME_ERROR: 0x41: Clock Unsynchronized", "tag": "ntpd"},
+    {"t": "Listen normally on {int} eth0 {ip} UDP 123", "tag": "ntpd"},
+    {"t": "device (eno{int}): state change: activated -> deactivating (reason 'connection-removed')", "tag": "NetworkManager"},
+    {"t": "dhcp4 (eno{int}): state changed bound -> done", "tag": "NetworkManager"},
+    {"t": "[system] Activating via systemd: service name='org.freedesktop.hostname1' unit='dbus-org.freedesktop.hostname1.service'", "tag": "dbus-daemon"},
+    {"t": "[system] Successfully activated service 'org.freedesktop.hostname1'", "tag": "dbus-daemon"},
+    {"t": "Unable to open configuration file /etc/dcgm/dcgm.conf", "tag": "nv-hostengine"},
+    {"t": "Failed to start DCGM exporter: error initializing DCGM: libdcgm.so not Found", "tag": "dcgm-exporter"},
+    {"t": "connect from unknown[{ip}]", "tag": "postfix/smtpd"}, {"t": "lost connection after CONNECT from unknown[{ip}]", "tag": "postfix/smtpd"},
+    {"t": "imklog 8.2102.0, log source = /proc/kmsg started.", "tag": "rsyslogd"},
+    {"t": "action 'action-{int}-builtin:omfwd' suspended (module 'builtin:omfwd'), retry 0.", "tag": "rsyslogd"},
+    {"t": "Selected source {ip} (ntp.ubuntu.com)", "tag": "chronyd"}, {"t": "System clock wrong by {float} seconds", "tag": "chronyd"},
+    {"t": "mount.nfs: Connection timed out", "tag": "mount"}, {"t": "nslcd: [{hexid}] <group/member=\"{user}\"> no available LDAP server found", "tag": "nslcd"})
+
+fmt("slurm",
+    "_slurm_rpc_complete_batch_script: JobId={job}", "_slurm_rpc_update_node: node gpu-node-{int} state DRAIN reason {word}",
+    "_slurm_rpc_allocate_resources: JobId={job} NodeList={nodelist} usec={int}", "_slurm_rpc_reconfigure_controller: completed usec={int}",
+    "_slurm_rpc_requeue: Requeue of JobId={job} returned an error: Only batch jobs are accepted or processed",
+    "_slurm_rpc_step_complete StepId={step} usec={int}", "_slurm_rpc_job_step_create: StepId={step} gpu-node-[{int}-{int}] usec={int}",
+    "Registering slurmd at port {port} with slurmctld", "slurmd version 23.02.{int} started", "slurmd started on Sun, 30 Nov 2025 12:{int}:{int} +0000",
+    "CPUs={int} Boards=1 Sockets=2 Cores={int} Threads=2 Memory={int} TmpDisk={int} Uptime={int} CPUSpecList=(null) FeaturesAvail=(null) FeaturesActive=(null)",
+    "gres/gpu: state for gpu-node-{int}", "  gres_cnt found:{int} configured:{int} avail:{int} alloc:{int}",
+    "task/cgroup: _memcg_initialize: job: alloc={int}MB mem.limit={int}MB memsw.limit=unlimited",
+    "task/cgroup: _memcg_initialize: step: alloc={int}MB mem.limit={int}MB memsw.limit=unlimited",
+    "Launching batch job {job} for UID {int}", "credential for job {job} revoked",
+    {"t": "Unable to contact slurm controller (connect failure)", "lvl": "error"},
+    {"t": "cgroup_v2: unable to remove step memcg : Device or resource busy", "lvl": "error"},
+    {"t": "Node gpu-node-{int} has low real_memory size ({int} < {int})", "lvl": "error"},
+    {"t": "Prolog launch failure, JobId={job}", "lvl": "error"},
+    {"t": "_handle_assoc_tres_run_secs: job {job}: assoc {int} TRES cpu grp_used_tres_run_secs underflow, tried to remove {int} seconds when only {int} remained.", "lvl": "error"},
+    "Warning: Note very large processing time from _slurmctld_background: usec={int} began=12:{int}:{int}.{int}",
+    "requeue job JobId={job} due to failure of node gpu-node-{int}", "power_save: pid {pid} waking nodes {nodelist}")
+
+fmt("nccl",
+    "NCCL_SOCKET_IFNAME set by environment to eth0", "NCCL_IB_HCA set by environment to mlx5",
+    "NCCL_DEBUG set by environment to INFO", "NET/Socket : Using [0]eth0:{ip}<0>", "Using network Socket",
+    "Could not enable P2P between dev {int}(={int}) and dev {int}(={int})",
+    "Channel {int}/0 : {int}[{int}] -> {int}[{int}] via SHM/direct/direct",
+    "NVLS multicast support is not available on dev {int}", "NVLS comm {hex} headRank {int} nHeads {int} buffSize {int} memSize {int} nvlsPerRankSize {int} nvlsTotalSize {int}",
+    "Connected NVLS tree", "ncclCommInitRank comm {hex} rank {rank} nranks {int} cudaDev {gpu} nvmlDev {gpu} busId {int} commId 0x{hexid} - Init COMPLETE",
+    "Init timings: rank {rank} nranks {int} total {float} (kernels {float}, bootstrap {float}, allgathers {float}, topo {float}, graphs {float}, connections {float}, rest {float})",
+    "comm {hex} rank {rank} nRanks {int} nNodes {int} localRanks {int} localRank {int} MNNVL 0 - Destroy COMPLETE",
+    {"t": "NET/IB : req {int} completed with error", "lvl": "WARN", "src": "transport/net_ib.cc:{int} "},
+    {"t": "Timeout waiting for RTS from peer rank {rank}", "lvl": "WARN"},
+    {"t": "AllReduce: opCount {hex} sendbuff {hex} recvbuff {hex} count {int} datatype 7 op 0 root 0 comm {hex} [nranks={int}] stream {hex}", "lvl": "INFO"},
+    {"t": "ib_plugin: Failed to open device mlx5_{int}", "lvl": "WARN"},
+    {"t": "Failed to open libibverbs.so[.1]", "lvl": "WARN"})
+
+fmt("python",
+    {"t": "Found {int} checkpoints under {path}; keeping the newest {int}", "tag": "checkpoint"},
+    {"t": "Deleted old checkpoint {path}", "tag": "checkpoint"},
+    {"t": "Tokenizer loaded: vocab_size={int}", "tag": "data"}, {"t": "Shard {path} has {int} samples", "tag": "data"},
+    {"t": "Learning rate schedule: cosine, warmup {int} steps, decay to {float}", "tag": "optim"},
+    {"t": "Using fused AdamW", "tag": "optim"}, {"t": "Mixed precision: bf16", "tag": "amp"},
+    {"t": "Compiling model with torch.compile (mode=max-autotune)", "tag": "model"},
+    {"t": "Model has {int} parameters ({int} trainable)", "tag": "model"},
+    {"t": "Activation checkpointing enabled for {int} blocks", "tag": "model"},
+    {"t": "Validation accuracy {float} at step {int}", "tag": "eval"},
+    {"t": "New best validation loss {float}, saving", "tag": "eval"},
+    {"t": "NaN detected in loss at step {int}; skipping batch", "tag": "trainer", "lvl": "WARNING"},
+    {"t": "Gradient norm {float} exceeds clip {float}", "tag": "trainer", "lvl": "WARNING"},
+    {"t": "Heartbeat to {fqdn} timed out after {dur}", "tag": "client", "lvl": "ERROR"},
+    {"t": "wandb: Network error (ReadTimeout), entering retry loop.", "tag": "wandb", "lvl": "WARNING"},
+    {"t": "Received SIGTERM, saving emergency checkpoint", "tag": "trainer", "lvl": "WARNING"},
+    {"t": "Emergency checkpoint written to {path} in {dur}", "tag": "trainer"},
+    {"t": "Profiler trace written to {path}", "tag": "profiler"},
+    {"t": "Peak memory allocated {size}, reserved {size}", "tag": "monitor"})
+
+fmt("log4j",
+    "Registering with RM using containers :[]", "Calling handler for JobFinishedEvent", "Stopping JobHistoryEventHandler. Size of the outstanding queue size is {int}",
+    "Copying hdfs://{host}:9000/tmp/hadoop-yarn/staging/{user}/.staging/job_{job}_{int}/job_{job}_{int}_1.jhist to hdfs://{host}:9000/tmp/hadoop-yarn/staging/history/done_intermediate/{user}/job_{job}_{int}-{int}.jhist_tmp",
+    "Moved tmp to done: hdfs://{host}:9000/tmp/hadoop-yarn/staging/history/done_intermediate/{user}/job_{job}_{int}.summary_tmp to hdfs://{host}:9000/tmp/hadoop-yarn/staging/history/done_intermediate/{user}/job_{job}_{int}.summary",
+    "Setting job diagnostics to", "History url is http://{host}:19888/jobhistory/job/job_{job}_{int}",
+    "Waiting for application to be successfully unregistered.", "Final Stats: PendingReds:{int} ScheduledMaps:{int} ScheduledReds:{int} AssignedMaps:{int} AssignedReds:{int} CompletedMaps:{int} CompletedReds:{int} ContainersAllocated:{int} ContainersCompleted:{int} HostLocal:{int} RackLocal:{int}",
+    "Deleting staging directory hdfs://{host}:9000 /tmp/hadoop-yarn/staging/{user}/.staging/job_{job}_{int}",
+    "Stopping server on {port}", "Stopping IPC Server listener on {port}", "Stopping IPC Server Responder",
+    "TaskHeartbeatHandler thread interrupted", "Shuffle port returned by ContainerManager for attempt_{job}_{int}_m_{int}_{int} : {port}",
+    "JVM with ID : jvm_{job}_{int}_m_{int} asked for a task", "JVM with ID: jvm_{job}_{int}_m_{int} given task: attempt_{job}_{int}_m_{int}_{int}",
+    {"t": "Lost contact with ResourceManager; retrying", "lvl": "WARN"},
+    {"t": "Could not delete hdfs://{host}:9000/out/_temporary/1/_temporary/attempt_{job}_{int}_m_{int}_{int}", "lvl": "WARN"},
+    {"t": "Task cleanup failed for attempt attempt_{job}_{int}_m_{int}_{int}", "lvl": "ERROR"})
+
+fmt("spark",
+    {"t": "Told to re-register on heartbeat", "tag": "storage.BlockManager"},
+    {"t": "BlockManager re-registering with master", "tag": "storage.BlockManager"},
+    {"t": "Reporting {int} blocks to the master.", "tag": "storage.BlockManager"},
+    {"t": "Removing RDD {int}", "tag": "storage.BlockManager"},
+    {"t": "Executor is trying to kill task {int}.0 in stage {int}.0 (TID {int})", "tag": "executor.Executor"},
+    {"t": "Executor killed task {int}.0 in stage {int}.0 (TID {int})", "tag": "executor.Executor"},
+    {"t": "Exception in task {int}.0 in stage {int}.0 (TID {int})", "tag": "executor.Executor", "lvl": "ERROR"},
+    {"t": "Attempting to kill Python Worker", "tag": "python.PythonRunner"},
+    {"t": "Error sending message [message = Heartbeat({int},[Lscala.Tuple2;@{hexid},BlockManagerId({int}, {host}, {port}))] in {int} attempts", "tag": "executor.Executor", "lvl": "WARN"},
+    {"t": "Issue communicating with driver in heartbeater", "tag": "executor.Executor", "lvl": "WARN"},
+    {"t": "RECEIVED SIGNAL 15: SIGTERM", "tag": "executor.CoarseGrainedExecutorBackend", "lvl": "ERROR"},
+    {"t": "Deleting directory /opt/hdfs/nodemanager/usercache/{user}/appcache/application_{job}_{int}/spark-{uuid}", "tag": "util.ShutdownHookManager"},
+    {"t": "Saved output of task 'attempt_{job}_{int}_m_{int}_{int}' to hdfs://{ipport}/pjhe/test/{int}/_temporary/0/task_{job}_{int}_m_{int}", "tag": "output.FileOutputCommitter"},
+    {"t": "attempt_{job}_{int}_m_{int}_{int}: Committed", "tag": "mapred.SparkHadoopMapRedUtil"})
+
+fmt("openssh",
+    "Accepted publickey for {user} from {ip} port {port} ssh2: RSA SHA256:{hexid}",
+    "Received disconnect from {ip} port {port}:11: Normal Shutdown, Thank you for playing [preauth]",
+    "Unable to negotiate with {ip} port {port}: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]",
+    "Connection reset by {ip} port {port} [preauth]", "Server listening on 0.0.0.0 port 22.", "Server listening on :: port 22.",
+    "Received signal 15; terminating.", "error: maximum authentication attempts exceeded for root from {ip} port {port} ssh2 [preauth]",
+    "Corrupted MAC on input. [preauth]", "Timeout, client not responding from {ip} port {port}")
+
+fmt("windows",
+    "Session: {int}_{int} finalized. Reboot required: no [HRESULT = 0x00000000 - S_OK]",
+    "Exec: Processing complete, session(Corruption Repairing): {int}_{int} [HRESULT = 0x00000000 - S_OK]",
+    "Trusted Installer is shutting down because: SHUTDOWN_REASON_AUTOSTOP", "TrustedInstaller service stops successfully.",
+    "Startup processing thread terminated normally", "Ending the TrustedInstaller main loop.",
+    "Failed to get session package state for package: Package_for_KB{int}~31bf3856ad364e35~amd64~~6.1.1.{int} [HRESULT = 0x800f0805 - CBS_E_INVALID_PACKAGE]",
+    "Appl: detect Parent, Package: Package_for_KB{int}~31bf3856ad364e35~amd64~~6.1.1.{int}, Parent: Microsoft-Windows-Client-Features-Package~31bf3856ad364e35~amd64~~6.1.7601.{int}, Disposition = Detect, VersionComp: EQ, BuildComp: GE, RevisionComp: GE, Exist: present",
+    "Appl: Evaluating package applicability for package Package_for_KB{int}~31bf3856ad364e35~amd64~~6.1.1.{int}, applicable state: Installed",
+    "Scavenge: Completes with HRESULT 0x00000000", "Reboot mark refs: {int}", "Idle processing thread terminated normally",
+    "NonStart: Checking to ensure startup processing was not required.", "Perf: InstallUninstallChain complete.",
+    "Not able to query DWORD from registry: HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\{word}")
+
+fmt("mac",
+    {"t": "Previous sleep cause: {int}", "tag": "kernel"}, {"t": "Previous shutdown cause: {int}", "tag": "kernel"},
+    {"t": "AirPort: Link Down on awdl0. Reason 1 (Unspecified).", "tag": "kernel"},
+    {"t": "AirPort: Link Up on en0", "tag": "kernel"}, {"t": "Bluetooth -- LE is supported - Disable LE meta event", "tag": "kernel"},
+    {"t": "IOPMrootDomain: idleSleepPreventersWithTimeout is empty", "tag": "kernel"},
+    {"t": "en0: BSSID changed to {mac}", "tag": "kernel"}, {"t": "USBMSC Identifier (non-unique): {hexid} 0x5ac 0x8406 0x820, 3", "tag": "kernel"},
+    {"t": "did not find an exisiting VSM for pid {pid}", "tag": "WindowServer"},
+    {"t": "CGXDisplayDidWakeNotification [{int}]: posting kCGSDisplayDidWake", "tag": "WindowServer"},
+    {"t": "handle_will_sleep_notification: will sleep", "tag": "WindowServer"},
+    {"t": "Service exited with abnormal code: {int}", "tag": "com.apple.xpc.launchd"},
+    {"t": "Endpoint has been activated through legacy launch(3) APIs. Please switch to XPC or bootstrap_check_in(): com.apple.{word}", "tag": "com.apple.xpc.launchd"},
+    {"t": "Connection 0x{hexid} to {ipport}: Cancelled via user request", "tag": "nsurlsessiond"},
+    {"t": "TCP Conn 0x{hexid} SSL Handshake failed ({int})", "tag": "Google Chrome Helper"},
+    {"t": "WiFi: [{float}]: Cannot keep system awake for network", "tag": "airportd"},
+    {"t": "mDNSResponder: Setting DNS server {ip}", "tag": "mDNSResponder"},
+    {"t": "Unable to bootstrap_lookup connection port for 'com.apple.photoanalysisd': Unknown service name", "tag": "photolibraryd"},
+    {"t": "Invoking DSPCA to refresh keychain state", "tag": "secd"},
+    {"t": "Cannot find executable for CFBundle 0x{hexid} </Library/Printers/{word}.bundle> (not loaded)", "tag": "cupsd"})
+
+fmt("android",
+    {"t": "Not playing sound: effect type {int} is not supported", "tag": "AudioService"},
+    {"t": "startAnimation begins", "tag": "WindowAnimator"}, {"t": "Screen frozen for +{int}ms due to Window{{hexid} u0 com.android.systemui}", "tag": "WindowManager", "lvl": "W"},
+    {"t": "Unable to start service Intent { act=com.google.android.gms.{word} } U=0: not found", "tag": "ActivityManager", "lvl": "W"},
+    {"t": "Killing {pid}:com.android.{word}/u0a{int} (adj 906): empty #{int}", "tag": "ActivityManager", "lvl": "I"},
+    {"t": "ANR in com.tencent.mm (com.tencent.mm/.ui.LauncherUI)", "tag": "ActivityManager", "lvl": "E"},
+    {"t": "Background start not allowed: service Intent { cmp=com.android.{word}/.SyncService } to com.android.{word}", "tag": "ActivityManager", "lvl": "W"},
+    {"t": "updateWakeLockWorkSourceInternal: lock=1{int}, ws=WorkSource{{int}}", "lvl": "D"},
+    {"t": "setBrightness: brightness={int}, mode=0", "tag": "DisplayPowerController"},
+    {"t": "Unlocking screen by fingerprint", "tag": "KeyguardUpdateMonitor", "lvl": "I"},
+    {"t": "onFingerprintAuthenticated", "tag": "KeyguardUpdateMonitor"},
+    {"t": "WifiStateMachine: handleMessage: E msg.what={int}", "tag": "WifiStateMachine"},
+    {"t": "CMD_START_SCAN source {int} txSuccessRate={float} rxSuccessRate={float} targetRoamBSSID=any RSSI={int}", "tag": "WifiStateMachine"},
+    {"t": "Access denied finding property \"ro.vendor.{word}\"", "tag": "libc", "lvl": "W"},
+    {"t": "GC_CONCURRENT freed {int}K, {int}% free {int}K/{int}K, paused {int}ms+{int}ms, total {int}ms", "tag": "art", "lvl": "I"},
+    {"t": "Background concurrent copying GC freed {int}({size}) AllocSpace objects, {int}({size}) LOS objects, {int}% free, {size}/{size}, paused {int}us total {dur}", "tag": "art", "lvl": "I"})
+
+fmt("bgl",
+    {"t": "ciod: Message code {int} is not {int} or 4294967295", "tag": "APP", "lvl": "FATAL"},
+    {"t": "ciod: Received signal {int}, code={int}, errno={int}, address=0x{hexid}", "tag": "APP", "lvl": "FATAL"},
+    {"t": "ciod: pollControlDescriptors: Detected the debugger died.", "tag": "APP", "lvl": "FATAL"},
+    "shutdown complete", "Kernel detected {int} integer alignment exceptions (iar 0x{hexid}, dear 0x{hexid})",
+    "ddr: activating redundant bit steering: rank=0 symbol={int}", "ddr: excessive soft failures, consider replacing the card",
+    {"t": "Error receiving packet on tree network, expecting type 57 instead of type {int}", "lvl": "FATAL"},
+    {"t": "Error: unable to mount filesystem", "lvl": "FATAL"}, {"t": "Error loading /p/gb2/glosli/kernel/{word}: invalid or missing program image, No such file or directory", "tag": "APP", "lvl": "FATAL"},
+    {"t": "NodeCard temperature sensor chip U{int} is not accessible", "tag": "MONITOR", "lvl": "FAILURE"},
+    {"t": "BglIdoChip table has 2 IDOs with the same IP address ({ip})", "tag": "DISCOVERY", "lvl": "SEVERE"},
+    {"t": "idoproxy communication failure: socket closed", "tag": "MMCS", "lvl": "FATAL"},
+    {"t": "Ido packet timeout", "tag": "MMCS", "lvl": "ERROR"},
+    {"t": "external input interrupt (unit=0x{hexid} bit=0x{hexid}): uncorrectable torus error", "lvl": "FATAL"},
+    {"t": "wait state enable.................0", "lvl": "FATAL"}, {"t": "exception syndrome register: 0x{hexid}", "lvl": "FATAL"},
+    {"t": "core configuration register: 0x{hexid}", "lvl": "FATAL"})
+
+fmt("thunderbird",
+    {"t": "Local disconnected: Connection closed.", "tag": "sshd[{pid}]"}, {"t": "connection lost: 'Connection closed.'", "tag": "sshd[{pid}]"},
+    {"t": "data_thread() got not answer from any [Thunderbird_{word}] datasource", "tag": "/apps/x86_64/system/ganglia-3.0.1/sbin/gmetad[1682]"},
+    "ib_sm.x[{pid}]: [ib_sm_sweep.c:{int}]: ********************** NEW SWEEP ********************",
+    "ib_sm.x[{pid}]: [ib_sm_sweep.c:{int}]: No configuration change required",
+    "ib_sm.x[{pid}]: [ib_sm_discovery.c:{int}]: Discovered {int} switches and {int} HCAs",
+    "NFS: server {fqdn} not responding, still trying", "NFS: server {fqdn} OK", "eth{int}: link down", "eth{int}: link up, 1000Mbps, full-duplex, lpa 0x45E1",
+    "Out of Memory: Killed process {pid} (python).", "ACPI: PCI Interrupt {pci}[A] -> GSI {int} (level, low) -> IRQ {int}",
+    "kjournald starting.  Commit interval 5 seconds", "EXT3 FS on sda{int}, internal journal", "EXT3-fs: mounted filesystem with ordered data mode.",
+    {"t": "Failed password for root from {ip} port {port} ssh2", "tag": "sshd[{pid}]"},
+    {"t": "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost={ip}  user=root", "tag": "sshd(pam_unix)[{pid}]"},
+    {"t": "session opened for user {user} by (uid=0)", "tag": "sshd(pam_unix)[{pid}]"},
+    {"t": "Received SIGHUP; restarting.", "tag": "syslogd"}, {"t": "restart.", "tag": "syslogd 1.4.1"})
+
+fmt("openstack",
+    {"t": "[instance: {uuid}] Instance destroyed successfully.", "tag": "nova.virt.libvirt.driver"},
+    {"t": "[instance: {uuid}] Deletion of {path} complete", "tag": "nova.virt.libvirt.driver"},
+    {"t": "[instance: {uuid}] Instance spawned successfully.", "tag": "nova.virt.libvirt.driver"},
+    {"t": "Removable base files: {path}", "tag": "nova.virt.libvirt.imagecache"},
+    {"t": "Base or swap file too young to remove: {path}", "tag": "nova.virt.libvirt.imagecache"},
+    {"t": "Removing base or swap file: {path}", "tag": "nova.virt.libvirt.imagecache"},
+    {"t": "Running periodic task ComputeManager._poll_volume_usage", "tag": "nova.compute.manager", "lvl": "DEBUG"},
+    {"t": "Running periodic task ComputeManager._sync_power_states", "tag": "nova.compute.manager", "lvl": "DEBUG", "same": "E29"},
+    {"t": "Running periodic task ComputeManager._heal_instance_info_cache", "tag": "nova.compute.manager", "lvl": "DEBUG", "same": "E29"},
+    {"t": "While synchronizing instance power states, found {int} instances in the database and {int} instances on the hypervisor.", "tag": "nova.compute.manager", "lvl": "WARNING"},
+    {"t": "[instance: {uuid}] Instance failed to spawn", "tag": "nova.compute.manager", "lvl": "ERROR"},
+    {"t": "HTTP exception thrown: No instances found for any event", "tag": "nova.api.openstack.wsgi"},
+    {"t": "{ip} \"GET /v2/{hexid}/servers/{uuid} HTTP/1.1\" status: {status} len: {int} time: {float}", "svc": "api", "tag": "nova.osapi_compute.wsgi.server", "same": "E1"},
+    {"t": "{ip} \"POST /v2/{hexid}/servers HTTP/1.1\" status: {status} len: {int} time: {float}", "svc": "api", "tag": "nova.osapi_compute.wsgi.server", "same": "E2"})
+
+fmt("apache",
+    {"t": "[client {ip}] Invalid URI in request GET /{word} HTTP/1.1", "lvl": "error"},
+    {"t": "[client {ip}] File does not exist: /var/www/html/scripts/{word}.pl", "lvl": "error"},
+    {"t": "[client {ip}] (104)Connection reset by peer: core_output_filter: writing data to the network", "lvl": "info"},
+    {"t": "mod_security/1.9dev2 configured", "lvl": "notice"}, {"t": "Graceful restart requested, doing restart", "lvl": "notice"},
+    {"t": "Accept mutex: sysvsem (Default: sysvsem)", "lvl": "notice"})
+
+fmt("proxifier",
+    "{fqdn}:{port} error : Could not connect through proxy proxy.cse.cuhk.edu.hk:5070 - Proxy closed the connection unexpectedly.",
+    "{fqdn}:{port} error : A connection attempt failed because the connected party did not properly respond after a period of time.",
+    "Welcome to Proxifier v3.21", "Log file enabled.", "{fqdn}:{port} open through proxy proxy.cse.cuhk.edu.hk:5070 SOCKS5")
+
+fmt("healthapp",
+    {"t": "onReceive action: android.intent.action.SCREEN_OFF", "tag": "Step_LSC"},
+    {"t": "onReceive action: android.intent.action.USER_PRESENT", "tag": "Step_LSC"},
+    {"t": "getTodayTotalDetailSteps old steps={int}", "tag": "Step_SPUtils"},
+    {"t": "sendGoalReachedNotification goal={int}", "tag": "Step_NotificationUtil"},
+    {"t": "registerHealthDataObserver success", "tag": "HiH_HealthDataService"},
+    {"t": "onStandStepChanged isStepCounterReady false", "tag": "Step_LSC"})
+
+fmt("zookeeper",
+    "Got user-level KeeperException when processing sessionid:0x{hexid} type:create cxid:0x{int} zxid:0x{hexid} txntype:-1 reqpath:n/a Error Path:/{word} Error:KeeperErrorCode = NodeExists for /{word}",
+    "Reading snapshot /var/lib/zookeeper/version-2/snapshot.{hexid}", "My election bind port: /{ipport}",
+    "Have smaller server identifier, so dropping the connection: ({int}, {int})",
+    {"t": "Unexpected exception causing shutdown while sock still open", "lvl": "ERROR"},
+    "Revalidating client: 0x{hexid}", "Server environment:java.version=1.7.0_{int}")
+
+fmt("hpc",
+    {"t": "clusterAddMember  (command {int})", "tag": "action", "state": "start"},
+    {"t": "risBoot  (command {int})", "tag": "action", "state": "start"},
+    {"t": "bootGenvmunix  (command {int})", "tag": "action", "state": "start"},
+    {"t": "boot  (command {int})", "tag": "action", "state": "start"},
+    {"t": "wait  (command {int})", "tag": "action", "state": "start"},
+    {"t": "ambient={int}", "tag": "node", "state": "temp"},
+    {"t": "inconsistent nodesets node-{int} 0x{hexid} != 0x{hexid} in ambient sensor", "tag": "node", "state": "temp"})
+
+fmt("hdfs",
+    {"t": "BLOCK* NameSystem.delete: {blk} is added to invalidSet of {ipport}", "tag": "dfs.FSNamesystem"},
+    {"t": "Unexpected error trying to delete block {blk}. BlockInfo not found in volumeMap.", "tag": "dfs.FSDataset", "lvl": "WARN"},
+    {"t": "PendingReplicationMonitor timed out block {blk}", "tag": "dfs.PendingReplicationBlocks", "lvl": "WARN"},
+    {"t": "BLOCK* Removing block {blk} from neededReplications as it does not belong to any file.", "tag": "dfs.FSNamesystem"},
+    {"t": "{ipport}:DataXceiver: java.io.IOException: Block {blk} is valid, and cannot be written to.", "tag": "dfs.DataNode", "lvl": "WARN"})
+
+fmt("cri",
+    "Started container trainer", "Created container trainer", "Killing container with a grace period of {int}s",
+    "Pulled image \"nvcr.io/nvidia/pytorch:24.{int}-py3\" in {dur}", "Stopping container trainer",
+    {"t": "Error syncing pod {uuid} (\"trainer-{int}_default({uuid})\"): CrashLoopBackOff", "lvl": "ERROR"},
+    {"t": "OOMKilled: container trainer in pod trainer-{int} exceeded memory limit {size}", "lvl": "WARN"},
+    "Volume mount succeeded for volume \"dshm\"", "Evicting pod default/trainer-{int}: node has memory pressure",
+    "Node {host} status is now: NodeNotReady", "Node {host} status is now: NodeReady")
+
+fmt("journald",
+    {"t": "Started Kubernetes kubelet.", "tag": "systemd"}, {"t": "Failed to start NVIDIA Persistence Daemon.", "tag": "systemd", "prio": 3},
+    {"t": "nvidia-persistenced.service: Main process exited, code=exited, status=1/FAILURE", "tag": "systemd", "prio": 4},
+    {"t": "Failed to mount /scratch.", "tag": "systemd", "prio": 3}, {"t": "Journal started", "tag": "systemd-journald"},
+    {"t": "Runtime Journal (/run/log/journal/{hexid}) is {size}, max {size}, {size} free.", "tag": "systemd-journald"},
+    {"t": "Received client request to flush runtime journal.", "tag": "systemd-journald"},
+    {"t": "E1130 12:00:00.000000    {int} pod_workers.go:{int}] \"Error syncing pod, skipping\" err=\"failed to \\\"StartContainer\\\"\" pod=\"default/trainer-{int}\"", "tag": "kubelet", "prio": 3},
+    {"t": "I1130 12:00:00.000000    {int} kubelet.go:{int}] \"SyncLoop ADD\" source=\"api\" pods=[\"default/trainer-{int}\"]", "tag": "kubelet"})
+
+fmt("glog",
+    "Shutting down inference server", "Waiting for in-flight requests to complete", "Timeout {int}: Found {int} live models and {int} in-flight non-inference requests",
+    {"t": "Unable to load model '{word}': version {int} is at UNAVAILABLE state", "lvl": "E"},
+    "Metrics server started at 0.0.0.0:{port}", "CUDA memory pool is created on device {gpu} with size {int}",
+    "Pinned memory pool is created at '0x{hexid}' with size {int}")
+
+fmt("torch",
+    {"t": "Using {int} GPUs for distributed training with backend nccl", "hdr": lambda: f"[rank{__import__('random').randrange(64)}]: "},
+    {"t": "Reducer buckets have been rebuilt in this iteration.", "hdr": lambda: "[I reducer.cpp:1400] "},
+    {"t": "[Rank {rank}] Some NCCL operations have failed or timed out. Due to the asynchronous nature of CUDA kernels, subsequent GPU operations might run on corrupted/incomplete data.", "hdr": _c10d("E", "{int}")},
+    {"t": "Rendezvous timeout; worker group is not complete", "hdr": _elastic("ERROR")},
+    {"t": "[default] Starting worker group", "hdr": lambda: "INFO:torch.distributed.elastic.agent.server.api:"},
+    {"t": "Worker {int} (pid: {pid}) exited with code {int}", "hdr": _elastic("ERROR")})
+
+fmt("access",
+    "\"GET /api/v1/alerts?status=firing HTTP/1.1\" 200 {int} \"-\" \"grafana/10.{int}\"",
+    "\"POST /api/v1/write HTTP/1.1\" 204 0 \"-\" \"Prometheus/2.{int}.0\"",
+    "\"GET /login HTTP/1.1\" 302 {int} \"-\" \"Mozilla/5.0\"", "\"DELETE /api/v1/silences/{int} HTTP/1.1\" 200 {int} \"-\" \"gpuwatch/1.0\"",
+    "\"GET /query?sql=SELECT HTTP/1.1\" 403 {int} \"-\" \"python-requests/2.{int}\"")
+
+fmt("dmesg", *[
+    "NVRM: Xid (PCI:{pci}): 94, pid={pid}, name=python, Contained: CE User Channel (0x{int}). RST: No, D-RST: No",
+    "NVRM: Xid (PCI:{pci}): 63, pid={pid}, name=python, Row Remapper: New row ({int}) marked for remapping, reset gpu to activate.",
+    "nvidia-fabricmanager: fabric manager daemon started", "IPv6: ADDRCONF(NETDEV_UP): ib{int}: link is not ready",
+    "EDAC sbridge: Seeking for: PCI ID 8086:{int}", "Adding {int}k swap on /dev/nvme{int}n1p3.  Priority:-2 extents:1 across:{int}k SSFS",
+])
+

@@ -105,6 +105,10 @@ def val(kind: str) -> str:
         return ",".join(ip() for _ in range(r.randrange(1, 4)))
     if kind == "mac":
         return ":".join(f"{r.randrange(256):02x}" for _ in range(6))
+    if kind == "hpcpart":
+        return r.choice(["alt0", "scsi0", "SCSI-WWID:01000010:6005-08b4-0001-00c6-0006-3000-003d-0000", "ee0"])
+    if kind == "status":
+        return r.choice(["200", "202", "204", "404", "500"])
     if kind == "req":
         return f"req-{val('uuid')}"
     if kind == "url":
@@ -182,18 +186,21 @@ def record(fmt: str, ev: dict) -> str:
     if fmt == "access":
         return (f'{ip()} - {R.choice(["-", "alice", "bob"])} [{R.randrange(1, 29):02d}/Nov/2025:{R.randrange(24):02d}:'
                 f'{R.randrange(60):02d}:{R.randrange(60):02d} +0000] {msg}')
+    if fmt == "torch" and msg.startswith("Traceback"):  # torchrun prefixes every line of a rank's output
+        prefix = f"[rank{R.randrange(64)}]: "
+        return "\n".join(prefix + line for line in msg.split("\n"))
     return fill(HEADERS[fmt](ev)) + msg
 
 
 def main() -> int:
     rows = []
-    distinct = 0
+    distinct = set()
     for fmt, events in EVENTS.items():
         weights = [R.paretovariate(1.2) for _ in events]
         total = sum(weights)
         n_lines = max(300, min(1500, 25 * len(events)))
         for i, ev in enumerate(events):
-            distinct += 1
+            distinct.add(f"{fmt}.{ev['id']}")
             n = max(2, round(n_lines * weights[i] / total))
             for _ in range(n):
                 rows.append((R.random(), fmt, f"{fmt}.{ev['id']}", record(fmt, ev)))
@@ -203,7 +210,7 @@ def main() -> int:
         f.write("# format\tevent\trecord (\\n = a line break inside a multi-line record)\n")
         for _, fmt, eid, text in rows:
             f.write(f"{fmt}\t{eid}\t{text.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n")
-    print(f"{len(rows)} records, {distinct} events, {len(EVENTS)} formats -> {OUT}", file=sys.stderr)
+    print(f"{len(rows)} records, {len(distinct)} events, {len(EVENTS)} formats -> {OUT}", file=sys.stderr)
     return 0
 
 
