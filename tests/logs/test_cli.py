@@ -15,7 +15,7 @@ def run(cmd: list[str], env: dict, *args: str, stdin: bytes | None = None) -> su
 
 
 def write_log(path) -> list[str]:
-    lines = [f"step {i} loss 2.{i}" for i in range(30)] + [f"worker {w} is ready now" for w in ("a", "b", "c")]
+    lines = [f"step {i} loss 2.{i}" for i in range(30)] + [f"worker is ready on {w}" for w in ("a", "b", "c")]
     path.write_bytes("\n".join(lines).encode() + b"\nGPU 3 said \xff\xfe then stopped\n")
     return lines
 
@@ -34,7 +34,7 @@ def test_templates_prints_each_template_with_its_count(tmp_path, gpuwatch_cmd, s
     assert out.splitlines()[0] == "3 templates from 34 records"
     rows = [line.split(None, 2) for line in out.splitlines()[2:]]
     assert [(int(n), text) for n, _, text in rows] == [
-        (30, "step <*> loss <*>"), (3, "worker <*> is ready now"), (1, "GPU <*> said \ufffd\ufffd then stopped")]
+        (30, "step <*> loss <*>"), (3, "worker is ready on <*>"), (1, "GPU <*> said \ufffd\ufffd then stopped")]
 
 
 def test_assign_prints_line_number_template_id_and_text(tmp_path, gpuwatch_cmd, subprocess_env):
@@ -125,12 +125,12 @@ def test_an_unwritable_state_path_fails_in_one_line_before_mining(tmp_path, gpuw
 
 def test_state_is_saved_and_reused(tmp_path, gpuwatch_cmd, subprocess_env):
     log = tmp_path / "a.log"
-    log.write_text("worker alpha is ready now\nworker beta is ready now\n")
+    log.write_text("worker is ready on alpha\nworker is ready on beta\n")
     state = tmp_path / "sub" / "miner.json"
     assert run(gpuwatch_cmd, subprocess_env, str(log), "--state", str(state)).returncode == 0
     assert state.exists() and os.path.getsize(state) > 0
     again = TemplateMiner(state)
-    assert again.mine("worker gamma is ready now").change == "none"
+    assert again.mine("worker is ready on gamma").change == "none"
 
 
 def test_a_bad_format_regex_is_a_usage_error(tmp_path, gpuwatch_cmd, subprocess_env):

@@ -51,7 +51,7 @@ def test_ids_match_plain_drain_on_a_mixed_stream():
     for i in range(4000):
         k = rng.randrange(4)
         line = [f"step {i} loss {rng.random():.3f}",
-                f"worker {rng.choice(words)} took {rng.randrange(100)} ms from 10.0.{i % 9}.{i % 7}",
+                f"worker took {rng.randrange(100)} ms on {rng.choice(words)} from 10.0.{i % 9}.{i % 7}",
                 f"block 0x{rng.getrandbits(32):08x} freed by {rng.choice(words)} {rng.choice(words)}",
                 f"{rng.choice(words)} {rng.choice(words)} done"][k]
         cluster, _ = plain.add_log_message(mask(line))
@@ -88,7 +88,7 @@ def test_stored_single_pass_ids_resolve_to_the_two_pass_grouping():
     grouping rows by the id stored at the time equals grouping by the final template (issue 14)."""
     lines = []
     for w in ["alpha", "beta", "gamma", "delta", "kilo"]:
-        lines += [f"worker {w} joined ring {w} at step {i}" for i in range(3)]
+        lines += [f"worker joined the ring {w} at step {i}" for i in range(3)]
         lines += [f"session opened for user {w} by uid {i}" for i in range(2)]
     m = TemplateMiner()
     stored = [m.mine(line) for line in lines]
@@ -104,7 +104,7 @@ def test_stored_single_pass_ids_resolve_to_the_two_pass_grouping():
 def test_template_ids_and_lineage_survive_a_restart(tmp_path):
     state = tmp_path / "miner.json"
     lines = ["GPU 0 temperature 81 C", "GPU 1 temperature 64 C", "checkpoint saved to /ckpt/a in 3.2s",
-             "worker alpha is ready now", "worker beta is ready now"]
+             "worker is ready on alpha", "worker is ready on beta"]
     first = TemplateMiner(state)
     stored = [first.mine(line, ts=1000.0) for line in lines]
     before = [first.mine(line) for line in lines]  # after learning: "worker <*> ready"
@@ -115,8 +115,8 @@ def test_template_ids_and_lineage_survive_a_restart(tmp_path):
     assert [m.template_id for m in after] == [m.template_id for m in before]
     assert all(m.change == "none" for m in after), "a restarted miner must not find known templates new"
     assert second.born_ts == 1000.0 and second.lines_mined == 3 * len(lines)
-    assert second.resolve(stored[3].template_id) == template_id("worker <*> is ready now")
-    assert second.mine("worker gamma is ready now").template_id == template_id("worker <*> is ready now")
+    assert second.resolve(stored[3].template_id) == template_id("worker is ready on <*>")
+    assert second.mine("worker is ready on gamma").template_id == template_id("worker is ready on <*>")
 
 
 def test_a_second_worker_gets_the_same_ids_without_sharing_state(tmp_path):
@@ -128,11 +128,11 @@ def test_a_second_worker_gets_the_same_ids_without_sharing_state(tmp_path):
 def test_seeding_teaches_a_fresh_worker_the_fleet_templates():
     veteran = TemplateMiner()
     for w in ("alpha", "beta", "gamma"):
-        veteran.mine(f"worker {w} is ready now")
+        veteran.mine(f"worker is ready on {w}")
     fleet = veteran.templates()
     fresh = TemplateMiner()
     assert fresh.seed(fleet.values()) == 1
-    mined = fresh.mine("worker delta is ready now")
+    mined = fresh.mine("worker is ready on delta")
     assert mined.template_id in fleet and mined.change == "none"
 
 
