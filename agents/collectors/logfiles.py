@@ -50,6 +50,10 @@ class LogFilesConfig(CollectorConfig):
     max_read_bytes: int = Field(default=4 * 2**20, ge=4096)
     #: Labels added to every record from these files.
     labels: dict[str, str] = Field(default_factory=dict)
+    #: These files' line format, when the pipeline's built-in recognition is wrong for them: a built-in
+    #: format's name (syslog, slurm, nccl, java, python...) or a regex with named groups (msg required;
+    #: ts, level, component, host optional). Sent with each record as the label ``log_format``.
+    format: str | None = Field(default=None, max_length=256)
 
     @field_validator("start_pattern")
     @classmethod
@@ -59,6 +63,19 @@ class LogFilesConfig(CollectorConfig):
                 re.compile(v)
             except re.error as e:
                 raise ValueError(f"start_pattern is not a valid regular expression: {e}") from None
+        return v
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        if v is None or re.fullmatch(r"[a-z][a-z0-9_+]*", v):
+            return v
+        try:
+            pattern = re.compile(v)
+        except re.error as e:
+            raise ValueError(f"format is neither a format name nor a valid regular expression: {e}") from None
+        if "msg" not in pattern.groupindex:
+            raise ValueError("a format regex needs a named group (?P<msg>...) for the message")
         return v
 
     @field_validator("paths")
@@ -132,6 +149,8 @@ class LogFilesCollector(Collector):
         out: list[dict] = []
         timeout = self.config.multiline_timeout_s
         labels = dict(self.config.labels)
+        if self.config.format:
+            labels["log_format"] = self.config.format
         for path, tail in self._tails.items():
             joiner = self._joiners[path]
             lines = tail.read_lines()

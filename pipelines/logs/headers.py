@@ -161,22 +161,35 @@ class HeaderParser:
         self._default = self._resolve(default) if default else None
         #: source -> the format that matched its last line
         self._sticky: dict[str, tuple[str, re.Pattern]] = {}
+        #: formats named per call (``parse(fmt=...)``), compiled once
+        self._formats: dict[str, tuple[str, re.Pattern]] = {}
 
     def _resolve(self, fmt: str) -> tuple[str, re.Pattern]:
         if fmt in self._by_name:
             return self._by_name[fmt]
         return ("custom", compile_format(fmt))
 
-    def parse(self, line: str, source: str = "") -> Header:
-        """The header of one line (``Header(msg=line)`` when none is recognised)."""
+    def parse(self, line: str, source: str = "", fmt: str | None = None) -> Header:
+        """The header of one line (``Header(msg=line)`` when none is recognised).
+
+        ``fmt``: this line's format (a built-in name or a regex), as a source's
+        configuration names it; a line it does not fit is tried against the
+        built-in formats.
+        """
         if "\n" in line:  # a multi-line record: the header is on its first line
             head, _, rest = line.partition("\n")
-            h = self.parse(head, source)
+            h = self.parse(head, source, fmt)
             return h._replace(msg=f"{h.msg}\n{rest}")
-        fixed = self._overrides.get(source) or self._default
+        fixed = self._formats.get(fmt) if fmt else None
+        if fmt and fixed is None:
+            fixed = self._formats[fmt] = self._resolve(fmt)
+        fixed = fixed or self._overrides.get(source) or self._default
         if fixed is not None:
             m = fixed[1].fullmatch(line)
-            return self._header(m, fixed[0]) if m else Header(line)
+            if m is not None:
+                return self._header(m, fixed[0])
+            if self._default is not None and fmt is None:
+                return Header(line)
         if not line:
             return Header(line)
         first = line[0]

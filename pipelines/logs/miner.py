@@ -270,6 +270,11 @@ class TemplateMiner:
         return out
 
     @property
+    def clustering(self) -> tuple[float, int, int]:
+        """(similarity, depth, lead words): miners with equal parameters group lines alike."""
+        return (self.sim_th, self.depth, self.lead_words)
+
+    @property
     def cluster_count(self) -> int:
         return len(self._drain.id_to_cluster)
 

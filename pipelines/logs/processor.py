@@ -32,10 +32,11 @@ from typing import Iterable
 from pipelines.decide import Condition
 from pipelines.logs.anomalies import (BatchTally, LogAnomalyDetector, LogAnomalySettings, NewTemplate,
                                       Observation, is_error)
-from pipelines.logs.headers import HeaderParser
+from pipelines.logs.headers import HeaderFormatError, HeaderParser
 from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
+from pipelines.logs.sources import FORMAT_LABEL, LogSources
 from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_line
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,19 @@ class LogProcessor:
     def __init__(self, state_dir: Path | str | None = None, *, worker: str = "0",
                  anomaly_settings: LogAnomalySettings | None = None, patterns: PatternBook | None = None,
                  lines_per_s: float = 5_000.0, burst_lines: float = 100_000.0, database: str = "gpuwatch",
-                 snapshot_interval_s: float = 60.0, headers: HeaderParser | None = None) -> None:
+                 snapshot_interval_s: float = 60.0, headers: HeaderParser | None = None,
+                 sources: LogSources | None = None) -> None:
+        self._state_dir, self._worker, self._snapshot_interval_s = state_dir, worker, snapshot_interval_s
         path = Path(state_dir) / f"miner-{worker}.json" if state_dir is not None else None
         self.miner = TemplateMiner(path, snapshot_interval_s=snapshot_interval_s)
         #: Splits each line into header fields and the message the miner sees.
         self.headers = headers or HeaderParser()
+        #: Per-source line formats and clustering parameters (``$GPUWATCH_LOG_SOURCES``).
+        self.sources = sources if sources is not None else LogSources.load()
+        #: (similarity, depth, lead words) -> the miner for sources with those parameters.
+        self._miners: dict[tuple, TemplateMiner] = {self.miner.clustering: self.miner}
+        #: source -> (line format or None, its miner), worked out on the source's first line.
+        self._source_setup: dict[str, tuple[str | None, TemplateMiner]] = {}
         self.patterns = patterns or PatternBook.load()
         self.anomalies = LogAnomalyDetector(anomaly_settings, database)
         self.limiter = NodeRateLimiter(lines_per_s, burst_lines)
@@ -111,7 +120,8 @@ class LogProcessor:
         except Exception:  # the last line of defence: never let one batch kill the worker
             self.counters["errors"] += 1
             self._log_error("log batch from %s failed; its lines are counted as errors", batch.node)
-        self.miner.checkpoint()
+        for miner in self._miners.values():
+            miner.checkpoint()
         return out
 
     def _process(self, batch: LogBatch, partition: int, offset: int, out: LogOutput) -> None:
@@ -128,8 +138,8 @@ class LogProcessor:
         templates: dict[int, list] = {}  # tid -> [text, first ts, last ts, lines, example, error lines]
         by_window, errors_by_window, job_errors = tally.template_lines, tally.error_lines, tally.job_error_lines
         rows_append = out.log_rows.append
-        mine, might_match, miner = self.miner.mine, self.patterns.might_match, self.miner
-        parse = self.headers.parse
+        might_match = self.patterns.might_match
+        parse, setups = self.headers.parse, self._source_setup
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
@@ -137,8 +147,9 @@ class LogProcessor:
                 if len(msg) > MAX_LINE_CHARS and not msg.endswith(TRUNCATION_MARKER):
                     msg = truncate_line(msg)
                     counters["lines_truncated"] += 1
-                header = parse(msg, rec.source)
-                mined = mine(header.msg, ts)
+                fmt, miner = setups.get(rec.source) or self._setup(rec.source, rec.labels)
+                header = parse(msg, rec.source, fmt)
+                mined = miner.mine(header.msg, ts)
                 tid = mined.template_id
                 level, err = levels.get(rec.level or header.level) or self._level(rec.level or header.level)
                 if err is None:  # no level: judge by the template's words
@@ -257,7 +268,31 @@ class LogProcessor:
 
     def mine_line(self, line: str, source: str = "") -> MinedLine:
         """The template of one raw line, as :meth:`process` finds it (header split off first)."""
-        return self.miner.mine(self.headers.parse(line, source).msg)
+        fmt, miner = self._source_setup.get(source) or self._setup(source, {})
+        return miner.mine(self.headers.parse(line, source, fmt).msg)
+
+    def _setup(self, source: str, labels: dict) -> tuple[str | None, TemplateMiner]:
+        """A source's line format (its config entry, else the agent's ``log_format`` label) and miner."""
+        profile = self.sources.profile_for(source)
+        fmt = profile.format or (labels.get(FORMAT_LABEL) if labels else None) or None
+        if fmt is not None:
+            try:
+                HeaderParser(default=fmt)
+            except HeaderFormatError as e:
+                log.warning("source %s: %s; using the built-in formats", source[-200:], e)
+                fmt = None
+        miner = self._miners.get(profile.clustering)
+        if miner is None:
+            sim, depth, lead = profile.clustering
+            path = None
+            if self._state_dir is not None:
+                path = Path(self._state_dir) / f"miner-{self._worker}-s{int(sim * 100)}-d{depth}-l{lead}.json"
+            miner = self._miners[profile.clustering] = TemplateMiner(
+                path, sim_th=sim, depth=depth, lead_words=lead, snapshot_interval_s=self._snapshot_interval_s)
+        if len(self._source_setup) >= 10_000:
+            self._source_setup.clear()
+        self._source_setup[source] = (fmt, miner)
+        return fmt, miner
 
     # -- fleet knowledge and lifecycle -------------------------------------
     def learn_fleet_templates(self, templates: Iterable[tuple[int, str]]) -> int:
@@ -275,9 +310,10 @@ class LogProcessor:
         """Counters for metrics export: lines_received, lines_stored, lines_dropped_rate_limit,
         lines_truncated, errors, events, events_suppressed, new_templates... Lines dropped per
         node are in ``self.limiter.dropped``."""
-        return {**self.counters, "templates": self.miner.cluster_count,
+        return {**self.counters, "templates": sum(m.cluster_count for m in self._miners.values()),
                 "new_templates_suppressed": self.anomalies.new_templates_suppressed}
 
     def close(self) -> None:
         """Write the miner's state; call on shutdown (and on partition revocation)."""
-        self.miner.close()
+        for miner in self._miners.values():
+            miner.close()
