@@ -60,3 +60,18 @@ def test_a_bad_sources_file_says_which_entry_and_why(tmp_path):
     path.write_text("sources:\n  - match: '*.log'\n    format: '(?P<ts>\\S+) x'\n")
     with pytest.raises(LogSourcesError, match="msg"):
         LogSources.load(path)
+
+
+def test_the_agent_sends_a_files_format_as_a_label(tmp_path):
+    from agents.collectors.logfiles import LogFilesCollector, LogFilesConfig
+
+    log = tmp_path / "bmc.log"
+    log.write_text("")
+    collector = LogFilesCollector(LogFilesConfig(enabled=True, paths=[str(log)], format=r"(?P<host>\S+) @ (?P<msg>.*)",
+                                                 multiline_timeout_s=0))
+    collector.start()
+    log.write_text("node-1 @ fan 3 failed\n")
+    records = collector.logs(0.0)
+    assert records and records[0]["labels"]["log_format"] == r"(?P<host>\S+) @ (?P<msg>.*)"
+    with pytest.raises(ValueError, match="msg"):
+        LogFilesConfig(paths=[str(log)], format=r"(?P<host>\S+) .*")
