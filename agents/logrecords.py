@@ -9,6 +9,8 @@ event. The agent's log tailing and the offline ``gpuwatch logs`` CLI use this
 same module, so both see the same records. It is pure Python with no imports
 from the pipeline.
 
+An entry of ``journalctl -o export`` (``__CURSOR=...`` and its ``FIELD=value``
+lines up to a blank line) is one record.
 A traceback joins the line before it only when that line reads as an error
 (``logger.exception`` writes it under one); otherwise it starts a record.
 Kubernetes CRI container logs prefix every physical line with
@@ -32,6 +34,8 @@ import time
 from typing import Iterable, Iterator
 
 TRACEBACK = "Traceback (most recent call last):"
+#: The first field of each entry of ``journalctl -o export``; an entry's fields follow, one a line.
+JOURNAL_EXPORT_START = "__CURSOR="
 _CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 #: Lines that continue a record although they start at column 0.
 _CONTINUATIONS = ("Caused by: ", "Exception raised from ", "frame #", "Suppressed: ")
@@ -59,6 +63,8 @@ class MultilineJoiner:
     def _continues(self, line: str, prefix: str = "") -> bool:
         if self._start is not None:
             return not self._start.search(line)
+        if self._lines[0].startswith(JOURNAL_EXPORT_START):  # journalctl -o export: fields up to a blank line
+            return bool(line) and not line.startswith(JOURNAL_EXPORT_START)
         if not line or line[0] in " \t":
             return True
         if line.startswith(TRACEBACK):
@@ -141,4 +147,4 @@ def join_records(lines: Iterable[str], start_pattern: str | None = None) -> Iter
     yield from joiner.flush_numbered()
 
 
-__all__ = ["MultilineJoiner", "TRACEBACK", "join_records"]
+__all__ = ["JOURNAL_EXPORT_START", "MultilineJoiner", "TRACEBACK", "join_records"]

@@ -176,6 +176,10 @@ class HeaderParser:
         configuration names it; a line it does not fit is tried against the
         built-in formats.
         """
+        if line.startswith("__CURSOR="):  # an entry of journalctl -o export, joined by agents.logrecords
+            h = _export_header(line)
+            if h is not None:
+                return h
         if "\n" in line:  # a multi-line record: the header is on its first line
             head, _, rest = line.partition("\n")
             h = self.parse(head, source, fmt)
@@ -247,6 +251,17 @@ def _norm_level(level: str) -> str:
         if len(_NORMALISED) < 1000:
             _NORMALISED[level] = norm
     return norm
+
+
+def _export_header(entry: str) -> Header | None:
+    """An entry of ``journalctl -o export``: one ``FIELD=value`` a line."""
+    fields = dict(f.partition("=")[::2] for f in entry.split("\n") if "=" in f)
+    if "MESSAGE" not in fields:
+        return None
+    level = fields.get("PRIORITY", "")
+    level = _SYSLOG_PRIORITY[int(level) & 7] if level.isdigit() else _norm_level(level) if level else ""
+    return Header(fields["MESSAGE"].strip(), fields.get("__REALTIME_TIMESTAMP", ""), level,
+                  fields.get("SYSLOG_IDENTIFIER") or fields.get("_COMM", ""), fields.get("_HOSTNAME", ""), "journal-export")
 
 
 def _json_header(line: str) -> Header | None:

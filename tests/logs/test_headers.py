@@ -123,3 +123,30 @@ def test_a_source_of_its_own_format_overrides_the_built_ins():
 def test_a_format_without_a_message_group_is_refused():
     with pytest.raises(HeaderFormatError, match="msg"):
         HeaderParser(default=r"(?P<ts>\S+) .*")
+
+
+def test_a_journal_export_entry_is_one_record_with_its_fields():
+    from agents.logrecords import join_records
+
+    lines = ["__CURSOR=s=abc;i=1", "__REALTIME_TIMESTAMP=1700000000000000", "PRIORITY=3", "_HOSTNAME=gpu-node-7",
+             "SYSLOG_IDENTIFIER=nvidia-persistenced", "MESSAGE=Failed to query NVIDIA devices", "",
+             "__CURSOR=s=abc;i=2", "PRIORITY=6", "MESSAGE=Started Session 5 of user root.", ""]
+    records = [text for _, text in join_records(lines)]
+    assert len(records) == 2
+    h = HeaderParser().parse(records[0])
+    assert (h.fmt, h.msg, h.level, h.component, h.host) == (
+        "journal-export", "Failed to query NVIDIA devices", "error", "nvidia-persistenced", "gpu-node-7")
+
+
+@pytest.mark.parametrize("line, component, msg", [
+    ("Jul  1 09:29:02 calvisitor-10-105-160-95 sandboxd[129] ([31211]): com.apple.Addres(31211) deny network-outbound",
+     "sandboxd", "com.apple.Addres(31211) deny network-outbound"),
+    ("Jul  1 10:13:39 calvisitor-10-105-160-95 secd[276]:  SOSAccountThisDeviceCanSyncWithCircle sync failure",
+     "secd", "SOSAccountThisDeviceCanSyncWithCircle sync failure"),
+    ("nova-compute.log.1.2017-05-16_13:55:31 2017-05-16 00:00:10.302 2931 INFO nova.virt.libvirt.driver [-] "
+     "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance spawned successfully.", "nova.virt.libvirt.driver",
+     "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance spawned successfully."),
+])
+def test_real_loghub_lines_with_unusual_headers(line, component, msg):
+    h = HeaderParser().parse(line)
+    assert (h.component, h.msg) == (component, msg)
