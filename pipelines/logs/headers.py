@@ -138,11 +138,12 @@ def compile_format(regex: str) -> re.Pattern:
 
 
 class HeaderParser:
-    """Finds each line's header. ``formats`` (per source: a regex, or a built-in format's name) come first.
+    """Finds each line's header: a source's own format first, then the built-in formats.
 
-    ``overrides`` maps a source (file path or stream name) to its own format;
-    ``default`` applies to every source without one (``None``: the built-in
-    formats).
+    ``overrides`` maps a source (file path or stream name) to its own format
+    (a regex with named groups, or a built-in format's name); ``default``
+    applies to every source without one (``None``: recognise each line).
+    Per-source settings from configuration arrive per call (``parse(fmt=...)``).
     """
 
     def __init__(self, overrides: dict[str, str] | None = None, default: str | None = None) -> None:
