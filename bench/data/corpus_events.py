@@ -324,10 +324,11 @@ fmt("apache",
 fmt("proxifier",
     "{fqdn}:{port} open through proxy proxy.cse.cuhk.edu.hk:5070 HTTPS",
     "{fqdn}:{port} close, {int} bytes sent, {int} bytes received, lifetime {int}:{int}",
-    "{fqdn}:{port} close, {int} bytes ({size}) sent, {int} bytes ({size}) received, lifetime {int}:{int}",
+    # Loghub's labels: with or without the humanised size, and "<1 sec", one close event
+    {"t": "{fqdn}:{port} close, {int} bytes ({size}) sent, {int} bytes ({size}) received, lifetime {int}:{int}", "same": "E2"},
     "{fqdn}:{port} error : Could not connect through proxy proxy.cse.cuhk.edu.hk:5070 - Proxy server cannot establish a connection with the target, status code {int}",
     "{fqdn}:{port} error : A connection request was canceled before the completion.",
-    "{fqdn}:{port} open directly", "{fqdn}:{port} close, {int} bytes sent, {int} bytes received, lifetime <1 sec",
+    "{fqdn}:{port} open directly", {"t": "{fqdn}:{port} close, {int} bytes sent, {int} bytes received, lifetime <1 sec", "same": "E2"},
     "open through proxy proxy.cse.cuhk.edu.hk:5070 SOCKS5", "Connection closed by peer",
     "{fqdn}:{port} error : Could not connect to proxy proxy.cse.cuhk.edu.hk:5070 - connection attempt failed with error {int}")
 

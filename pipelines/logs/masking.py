@@ -7,8 +7,9 @@ whitespace or one of ``,;()[]{}"'=|``; a token holding a digit is a variable
 (an IP, ``host:port``, a hex id, a path with a number, a block id, ``0x7f..``)
 and becomes ``<*>``, drain's own wildcard, so it neither picks a tree branch
 nor counts as matching text. ``key=value`` keeps its key. A number with a unit
-(``5.2 KB``, ``160 ms``, ``<1 sec``) is one variable, and a list of variables
-(``<*>,<*>``, ``<*>, <*>``) is one.
+(``5.2 KB``, ``160 ms``, ``<1 sec``) is one variable, and so are a list of
+variables (``<*>,<*>``, ``<*>, <*>``) and a variable with a variable in
+parentheses after it (``1190 (1.16 KB)``).
 
 Every rule treats the digits 0-9 alike, which the miner's fast path relies on.
 
@@ -42,6 +43,8 @@ def mask(text: str) -> str:
             text = text.replace(prefixed, WILDCARD)
     if ",<*>" in text or ", <*>" in text:
         text = _LIST.sub(WILDCARD, text)
+    if "<*> (<*>)" in text:  # "1190 bytes (1.16 KB)": a value and its humanised form, present or not, are one
+        text = text.replace("<*> (<*>)", WILDCARD)
     return text
 
 
