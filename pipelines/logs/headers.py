@@ -64,8 +64,8 @@ FORMATS: tuple[tuple[str, str, str], ...] = (
     ("zookeeper", "0123456789", rf"(?P<ts>{_ISO}) - (?P<level>{_LEVELS}) +\[(?P<component>.*?)\] - (?P<msg>.*)"),
     # Windows CBS: 2016-09-28 04:30:30, Info                  CBS    message
     ("windows", "0123456789", r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d), (?P<level>\w+) +(?P<component>\S+) +(?P<msg>.*)"),
-    # OpenStack (oslo.log), optionally after the file name: ts pid LEVEL module [context] message
-    ("oslo", "", rf"(?:\S+\.log\S* )?(?P<ts>{_ISO}) \d+ (?P<level>{_LEVELS}) (?P<component>[\w.]+) (?:\[[^\]]*\] )?(?P<msg>.*)"),
+    # OpenStack (oslo.log), optionally after the file name: ts pid LEVEL module [context] [instance: uuid] message
+    ("oslo", "", rf"(?:\S+\.log\S* )?(?P<ts>{_ISO}) \d+ (?P<level>{_LEVELS}) (?P<component>[\w.]+) (?:\[[^\]]*\] )?(?:\[instance: [^\]]*\] )?(?P<msg>.*)"),
     # Python logging "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
     ("python", "0123456789", rf"(?P<ts>{_ISO}) - (?P<component>\S+) - (?P<level>{_LEVELS}) - (?P<msg>.*)"),
     # log4j / logback / Hadoop / Python "%(asctime)s %(levelname)s ...": ts [thread] LEVEL [thread] logger: msg

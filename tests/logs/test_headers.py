@@ -145,7 +145,7 @@ def test_a_journal_export_entry_is_one_record_with_its_fields():
      "secd", "SOSAccountThisDeviceCanSyncWithCircle sync failure"),
     ("nova-compute.log.1.2017-05-16_13:55:31 2017-05-16 00:00:10.302 2931 INFO nova.virt.libvirt.driver [-] "
      "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance spawned successfully.", "nova.virt.libvirt.driver",
-     "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance spawned successfully."),
+     "Instance spawned successfully."),
 ])
 def test_real_loghub_lines_with_unusual_headers(line, component, msg):
     h = HeaderParser().parse(line)
