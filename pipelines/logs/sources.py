@@ -73,7 +73,6 @@ class SourceProfile(BaseModel):
         return (self.similarity, self.depth, self.lead_words)
 
 
-DEFAULT_PROFILE = SourceProfile(match="*")
 DEFAULT_PROFILE_NAME = "default"
 
 
