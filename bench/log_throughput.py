@@ -75,7 +75,7 @@ def make_messages(lines: int, nodes: int, batch: int, seed: int = 7) -> tuple[li
             i += len(records)
             out.append(orjson.dumps({"v": 1, "kind": "logs", "node": node, "records": records}))
     rng.shuffle(out)
-    return out, sum(len(v) for v in EVENTS.values())
+    return out, len({(fmt, ev["id"]) for fmt, events in EVENTS.items() for ev in events})
 
 
 def run(lines: int, nodes: int, batch: int, flush_rows: int) -> dict:
