@@ -33,7 +33,8 @@ from pipelines.kafka_auth import faust_credentials
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.node_absence import NodeAbsence
-from pipelines.logs import TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogExplainer, LogProcessor, fleet_templates
+from pipelines.logs import (LINEAGE_COLUMNS, LINEAGE_TABLE, TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogExplainer,
+                            LogProcessor, fleet_templates)
 from pipelines.processors.events import EventsProcessor
 from pipelines.processors.heartbeats import HeartbeatsProcessor
 from pipelines.processors.job_peers import JobPeersProcessor, encode_summary
@@ -96,6 +97,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     sink = ClickHouseSink(store, max_rows=settings.flush_max_rows, max_age_s=settings.flush_interval_s,
                           max_buffered_rows=settings.max_buffered_rows)
     sink.register(TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen")))
+    sink.register(TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",)))
     ctx = PipelineContext(
         settings=settings, sink=sink,
         windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,

@@ -25,6 +25,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from agents.collectors.base import Collector, CollectorConfig, Sample
+from agents.logrecords import TRACEBACK as _TRACEBACK
+from agents.logrecords import MultilineJoiner
 from agents.logtail import FileTail, Offsets
 from schemas.logs import MAX_LINE_CHARS, truncate_line
 
@@ -34,8 +36,6 @@ log = logging.getLogger("gpuwatch.agent.logfiles")
 # word: the same matches, twice as fast, which is a quarter of a percent of a core at 1,000 lines/s.
 _LEVEL = re.compile(r"\b(?=[TDINWECFPtdinwecfp])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|PANIC)\b",
                     re.IGNORECASE)
-_TRACEBACK = "Traceback (most recent call last):"
-_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 
 
 class LogFilesConfig(CollectorConfig):
@@ -53,6 +53,10 @@ class LogFilesConfig(CollectorConfig):
     max_read_bytes: int = Field(default=4 * 2**20, ge=4096)
     #: Labels added to every record from these files.
     labels: dict[str, str] = Field(default_factory=dict)
+    #: These files' line format, when the pipeline's built-in recognition is wrong for them: a built-in
+    #: format's name (syslog, slurm, nccl, java, python...) or a regex with named groups (msg required;
+    #: ts, level, component, host optional). Sent with each record as the label ``log_format``.
+    format: str | None = Field(default=None, max_length=256)
 
     @field_validator("start_pattern")
     @classmethod
@@ -64,6 +68,19 @@ class LogFilesConfig(CollectorConfig):
                 raise ValueError(f"start_pattern is not a valid regular expression: {e}") from None
         return v
 
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        if v is None or re.fullmatch(r"[a-z][a-z0-9_+]*", v):
+            return v
+        try:
+            pattern = re.compile(v)
+        except re.error as e:
+            raise ValueError(f"format is neither a format name nor a valid regular expression: {e}") from None
+        if "msg" not in pattern.groupindex:
+            raise ValueError("a format regex needs a named group (?P<msg>...) for the message")
+        return v
+
     @field_validator("paths")
     @classmethod
     def _absolute(cls, v: list[str]) -> list[str]:
@@ -71,56 +88,6 @@ class LogFilesConfig(CollectorConfig):
         if bad:
             raise ValueError(f"log paths must be absolute (the agent's working directory is not yours): {bad}")
         return v
-
-
-class MultilineJoiner:
-    """Groups lines into records. Lines stay open until a new record starts or :meth:`flush`."""
-
-    def __init__(self, start_pattern: str | None = None) -> None:
-        self._start = re.compile(start_pattern) if start_pattern else None
-        self._lines: list[str] = []
-        self._in_tb = False       # inside a traceback's frames
-        self._tb_closed = False   # just saw a traceback's final exception line
-        self.last_line_at = 0.0
-
-    def _continues(self, line: str) -> bool:
-        if self._start is not None:
-            return not self._start.search(line)
-        if not line or line[0] in " \t":
-            return True
-        if line.startswith(_TRACEBACK):
-            self._in_tb = True
-            return True
-        if self._tb_closed and line.startswith(_CHAIN):
-            return True
-        if self._in_tb:  # the exception line that ends a traceback
-            self._in_tb = False
-            self._tb_closed = True
-            return True
-        return False
-
-    def feed(self, lines: list[str]) -> list[str]:
-        out: list[str] = []
-        for line in lines:
-            if self._lines and self._continues(line):
-                self._lines.append(line)
-                continue
-            if self._lines:
-                out.append("\n".join(self._lines))
-            self._lines = [line]
-            self._tb_closed = False
-            self._in_tb = self._start is None and line.startswith(_TRACEBACK)
-        if lines:
-            self.last_line_at = time.monotonic()
-        return out
-
-    def flush(self) -> list[str]:
-        if not self._lines:
-            return []
-        text = "\n".join(self._lines).rstrip("\n")
-        self._lines = []
-        self._in_tb = self._tb_closed = False
-        return [text] if text else []
 
 
 def level_of(text: str) -> str:
@@ -185,6 +152,8 @@ class LogFilesCollector(Collector):
         out: list[dict] = []
         timeout = self.config.multiline_timeout_s
         labels = dict(self.config.labels)
+        if self.config.format:
+            labels["log_format"] = self.config.format
         for path, tail in self._tails.items():
             joiner = self._joiners[path]
             lines = tail.read_lines()

@@ -1,21 +1,25 @@
 """``gpuwatch logs``: the log miner offline.
 
 ``gpuwatch logs templates FILE`` mines a log file (or ``-`` for stdin) with
-the same miner, masks and template ids as the pipeline, and prints the
-templates with their line counts, most frequent first. ``--assign`` prints
-each line's template id instead (``<template_id>\\t<line>``), so a file can be
-joined against ``gpuwatch.logs`` or ``gpuwatch.log_templates``. Bytes that
-are not UTF-8 are replaced, never fatal; oversized lines are truncated with
-the pipeline's marker.
+the same record joining, header parsing, miner, masks and template ids as the
+pipeline, and prints the templates with their line counts, most frequent
+first. ``--assign`` prints one row per input line instead:
+``<line number>\t<template_id>\t<template>`` (a blank line gets id 0 and no
+template; the lines of a multi-line record share its template), so a file can
+be joined against ``gpuwatch.logs`` or ``gpuwatch.log_templates``. Bytes that
+are not UTF-8 are replaced, never fatal; oversized records are truncated with
+the pipeline's marker. Bad arguments (a directory as FILE, an unwritable
+``--state``) fail in one line before any work.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import orjson
 
@@ -31,72 +35,111 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Mine FILE (or - for stdin) and print each template with its line count.")
     t.add_argument("file", metavar="FILE", help="log file to mine, or - for stdin")
     t.add_argument("--assign", action="store_true",
-                   help="print each line's template id and the line (tab-separated) instead of the summary")
+                   help="print each line's number, template id and template (tab-separated) instead of the summary")
     t.add_argument("--state", metavar="PATH",
                    help="miner state file to start from and save to (default: none, start fresh)")
     t.add_argument("--json", action="store_true", help="one JSON object per template (or per line with --assign)")
     t.add_argument("--top", type=int, default=0, metavar="N", help="print only the N most frequent templates")
+    t.add_argument("--format", metavar="REGEX|NAME",
+                   help="the file's line format: a built-in format name or a regex with named groups "
+                        "(msg required; ts, level, component, host optional); default: recognise it")
+    t.add_argument("--similarity", type=float, default=None, metavar="X",
+                   help="similarity a line needs to join a template, 0..1 (default: the pipeline's)")
+    t.add_argument("--depth", type=int, default=None, metavar="N", help="drain tree depth (default: the pipeline's)")
+    t.add_argument("--start-pattern", metavar="REGEX",
+                   help="a line matching this starts a record; others continue it (default: built-in rules)")
     t.set_defaults(func=run_templates)
 
 
-def read_lines(stream: BinaryIO) -> Iterator[str]:
-    """Lines as text: invalid UTF-8 replaced, line ends stripped, oversized lines truncated."""
-    from schemas.logs import truncate_line
-
-    for raw in stream:
-        yield truncate_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+def read_lines(stream: BinaryIO) -> list[str]:
+    """Lines as text: invalid UTF-8 replaced, line ends stripped."""
+    return [raw.decode("utf-8", "replace").rstrip("\r\n") for raw in stream]
 
 
-def run_templates(args: argparse.Namespace) -> int:
-    """Two passes: the first teaches the miner the whole file, the second assigns and counts.
+def check_args(args: argparse.Namespace) -> None:
+    """Every argument error, as one line, before any work."""
+    import re
 
-    drain3 generalises a template as it meets more lines ("worker a ready" becomes
-    "worker <*> ready"); a single pass would count a line under whichever
-    version existed when it was read. After the first pass every line gets its
-    final template: the id the pipeline gives such a line once it has learned
-    the file.
-    """
-    from pipelines.logs.miner import TemplateMiner
+    from pipelines.logs.headers import HeaderFormatError, HeaderParser
 
     if args.top < 0:
         raise UsageError("--top must be 0 (all) or more")
-    if args.file != "-" and not Path(args.file).is_file():
-        raise UsageError(f"no such file: {args.file}")
-    buffered = list(read_lines(sys.stdin.buffer)) if args.file == "-" else None
-    miner = TemplateMiner(args.state)
-    counts: Counter = Counter()
-    texts: dict[int, str] = {}
+    if args.similarity is not None and not 0 < args.similarity <= 1:
+        raise UsageError("--similarity must be above 0 and at most 1")
+    if args.depth is not None and args.depth < 3:
+        raise UsageError("--depth must be 3 or more")
+    if args.format:
+        try:
+            HeaderParser(default=args.format)
+        except HeaderFormatError as e:
+            raise UsageError(str(e)) from None
+    if args.start_pattern:
+        try:
+            re.compile(args.start_pattern)
+        except re.error as e:
+            raise UsageError(f"--start-pattern is not a valid regular expression: {e}") from None
+    if args.file != "-":
+        path = Path(args.file)
+        if path.is_dir():
+            raise UsageError(f"{args.file} is a directory, not a log file")
+        if not path.exists():
+            raise UsageError(f"no such file: {args.file}")
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"cannot read {args.file}: permission denied")
+    if args.state:
+        _check_writable(Path(args.state))
+
+
+def _check_writable(state: Path) -> None:
+    """Create the state file's folder and a probe file in it now, so a bad path fails before mining."""
+    if state.is_dir():
+        raise UsageError(f"--state {state} is a directory; give a file path")
     try:
-        for line in _lines(args.file, buffered):
-            miner.mine(line)
-        for line in _lines(args.file, buffered):
-            mined = miner.mine(line)
-            if args.assign:
-                _print_assignment(mined.template_id, line, args.json)
-            counts[mined.template_id] += 1
-            texts[mined.template_id] = mined.text
-    except BrokenPipeError:  # `| head` is a normal way to read this
-        return 0
+        state.parent.mkdir(parents=True, exist_ok=True)
+        probe = state.with_name(f".{state.name}.{os.getpid()}.probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+        if state.exists() and not os.access(state, os.R_OK | os.W_OK):
+            raise PermissionError("permission denied")
+    except OSError as e:
+        raise UsageError(f"--state {state} is not writable: {e.strerror or e}") from None
+
+
+def run_templates(args: argparse.Namespace) -> int:
+    """Two passes (see :mod:`pipelines.logs.offline`): every record gets its final template."""
+    check_args(args)
+    from pipelines.logs.headers import HeaderParser
+    from pipelines.logs.miner import TemplateMiner
+    from pipelines.logs.offline import assign_lines, assign_records
+
+    if args.file == "-":
+        lines = read_lines(sys.stdin.buffer)
+    else:
+        with open(args.file, "rb") as stream:
+            lines = read_lines(stream)
+    params = {k: v for k, v in (("sim_th", args.similarity), ("depth", args.depth)) if v is not None}
+    miner = TemplateMiner(args.state, **params)
+    parser = HeaderParser(default=args.format)
+    try:
+        by_record = assign_records(lines, miner, parser, source=args.file, start_pattern=args.start_pattern)
     finally:
         miner.close()
-    if not args.assign:
+    try:
+        if args.assign:
+            write = sys.stdout.write
+            for row in assign_lines(lines, by_record=by_record):
+                if args.json:
+                    write(orjson.dumps({"line": row.line, "template_id": row.template_id,
+                                        "template": row.template}).decode() + "\n")
+                else:
+                    write(f"{row.line}\t{row.template_id}\t{row.template}\n")
+            return 0
+        counts: Counter = Counter(row.template_id for row in by_record)
+        texts = {row.template_id: row.template for row in by_record}
         print_summary(counts, texts, args.top or None, args.json)
+    except BrokenPipeError:  # `| head` is a normal way to read this
+        return 0
     return 0
-
-
-def _lines(file: str, buffered: list[str] | None) -> Iterator[str]:
-    if buffered is not None:
-        yield from (line for line in buffered if line.strip())
-        return
-    with open(file, "rb") as stream:
-        yield from (line for line in read_lines(stream) if line.strip())
-
-
-def _print_assignment(tid: int, line: str, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(orjson.dumps({"template_id": tid, "line": line}).decode() + "\n")
-    else:
-        sys.stdout.write(f"{tid}\t{line}\n")
 
 
 def print_summary(counts: Counter, texts: dict[int, str], top: int | None, as_json: bool) -> None:
@@ -106,7 +149,7 @@ def print_summary(counts: Counter, texts: dict[int, str], top: int | None, as_js
             sys.stdout.write(orjson.dumps({"template_id": tid, "count": n, "text": texts[tid]}).decode() + "\n")
         return
     total = sum(counts.values())
-    print(f"{len(counts)} templates from {total} lines")
+    print(f"{len(counts)} templates from {total} records")
     print(f"{'count':>9}  {'template_id':<20}  template")
     for tid, n in rows:
         print(f"{n:>9}  {tid:<20}  {texts[tid]}")

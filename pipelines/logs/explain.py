@@ -17,7 +17,7 @@ the cost is one query per alert, and lines still in the sink's buffer (a
 few seconds) are not in it yet.
 
 >>> q = explanation_query("gpuwatch", node="n1", onset=0.0)
->>> "l.node = 'n1'" in q and "gpuwatch.log_templates_current" in q
+>>> "l.node = 'n1'" in q and "gpuwatch.log_templates_resolved" in q
 True
 """
 
@@ -43,23 +43,27 @@ class TemplateNearOnset:
 def explanation_query(database: str, *, node: str | None = None, job: str | None = None, onset: float,
                       before_s: float = 300.0, after_s: float = 60.0, baseline_s: float = 3600.0,
                       limit: int = 50) -> str:
-    """SQL listing every template of the node/job near ``onset`` with its counts, burst score and rarity."""
+    """SQL listing every template of the node/job near ``onset`` with its counts, burst score and rarity.
+
+    Templates are counted by event: rows stored under a template's earlier ids (before it generalised)
+    count under its current id (``logs_resolved.event_id``).
+    """
     if not node and not job:
         raise ValueError("explain needs a node or a job")
     scope = f"l.node = {sql_str(node)}" if node else f"l.labels['job'] = {sql_str(job or '')}"
     near_start, near_end = onset - before_s, onset + after_s
     near_min, base_min = (before_s + after_s) / 60.0, baseline_s / 60.0
     return (
-        f"SELECT l.template_id AS template_id, any(t.text) AS template,\n"
+        f"SELECT l.event_id AS template_id, any(t.text) AS template,\n"
         f"  countIf(l.ts >= {ch_time(near_start)}) AS near,\n"
         f"  countIf(l.ts < {ch_time(near_start)}) AS baseline,\n"
         f"  any(t.count) AS fleet_total,\n"
         f"  round((near / {near_min:g} + 0.1) / (baseline / {base_min:g} + 0.1), 2) AS burst,\n"
         f"  anyIf(l.message, l.ts >= {ch_time(near_start)}) AS example\n"
-        f"FROM {database}.logs AS l\n"
-        f"LEFT JOIN {database}.log_templates_current AS t ON t.template_id = l.template_id\n"
+        f"FROM {database}.logs_resolved AS l\n"
+        f"LEFT JOIN {database}.log_templates_resolved AS t ON t.template_id = l.event_id\n"
         f"WHERE {scope} AND l.ts >= {ch_time(near_start - baseline_s)} AND l.ts <= {ch_time(near_end)}\n"
-        f"GROUP BY l.template_id HAVING near > 0\n"
+        f"GROUP BY l.event_id HAVING near > 0\n"
         f"ORDER BY burst DESC, fleet_total ASC LIMIT {int(limit)}"
     )
 
@@ -106,6 +110,6 @@ def _detail(r: TemplateNearOnset) -> str:
 def fleet_templates(store, limit: int = 100_000) -> list[tuple[int, str]]:
     """Every template the fleet has stored, most recently seen first: for
     :meth:`pipelines.logs.processor.LogProcessor.learn_fleet_templates`."""
-    rows = store.query(f"SELECT template_id, text FROM {store.database}.log_templates_current "
+    rows = store.query(f"SELECT template_id, text FROM {store.database}.log_templates_resolved "
                        f"ORDER BY last_seen DESC LIMIT {int(limit)}").rows
     return [(int(tid), text) for tid, text in rows]

@@ -1,4 +1,4 @@
-"""The log path for one batch: rate limit -> mine -> critical patterns -> anomalies -> rows.
+"""The log path for one batch: rate limit -> header -> mine -> critical patterns -> anomalies -> rows.
 
 :class:`LogProcessor` is plain Python (no Faust, no ClickHouse connection), so
 the Faust logs processor, the offline CLI, the benchmark and the tests all run
@@ -32,18 +32,25 @@ from typing import Iterable
 from pipelines.decide import Condition
 from pipelines.logs.anomalies import (BatchTally, LogAnomalyDetector, LogAnomalySettings, NewTemplate,
                                       Observation, is_error)
+from pipelines.logs.headers import HeaderFormatError, HeaderParser
 from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
+from pipelines.logs.sources import FORMAT_LABEL, LogSources
 from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_line
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``log_rows``, in order (the ``gpuwatch.logs`` table; ``ts`` as float epoch seconds).
-LOG_COLUMNS = ("ts", "node", "source", "level", "message", "template_id", "labels", "src_partition", "src_offset")
+#: Columns of ``log_rows``, in order (the ``gpuwatch.logs`` table; ``ts`` as float epoch seconds). ``host``,
+#: ``component`` and ``logged_at`` are what the line's header said (:mod:`pipelines.logs.headers`).
+LOG_COLUMNS = ("ts", "node", "source", "level", "message", "template_id", "labels", "src_partition", "src_offset",
+               "host", "component", "logged_at")
 #: Columns of ``template_rows`` (``gpuwatch.log_templates``; ``first_seen``/``last_seen`` float epoch seconds).
 TEMPLATE_COLUMNS = ("template_id", "text", "first_seen", "last_seen", "count", "example")
 TEMPLATE_TABLE = "log_templates"
+#: Columns of ``lineage_rows`` (``gpuwatch.log_template_lineage``; ``changed_at`` float epoch seconds).
+LINEAGE_COLUMNS = ("template_id", "successor", "changed_at")
+LINEAGE_TABLE = "log_template_lineage"
 #: The line written in place of lines a flood made the rate limiter refuse.
 RATE_LIMIT_SOURCE = "gpuwatch/rate-limit"
 RATE_LIMIT_TEXT = "gpuwatch: <NUM> log lines from this node dropped by the rate limit"
@@ -61,6 +68,8 @@ class LogOutput:
     observations: list[Observation] = field(default_factory=list)
     #: Lines the rate limiter refused (counted, pattern-checked, not stored).
     dropped: int = 0
+    #: (old template id, its successor, ts): templates that generalised in this batch (see ``miner.lineage``).
+    lineage_rows: list[tuple] = field(default_factory=list)
 
     @property
     def conditions(self) -> list[Condition]:
@@ -78,9 +87,19 @@ class LogProcessor:
     def __init__(self, state_dir: Path | str | None = None, *, worker: str = "0",
                  anomaly_settings: LogAnomalySettings | None = None, patterns: PatternBook | None = None,
                  lines_per_s: float = 5_000.0, burst_lines: float = 100_000.0, database: str = "gpuwatch",
-                 snapshot_interval_s: float = 60.0) -> None:
+                 snapshot_interval_s: float = 60.0, headers: HeaderParser | None = None,
+                 sources: LogSources | None = None) -> None:
+        self._state_dir, self._worker, self._snapshot_interval_s = state_dir, worker, snapshot_interval_s
         path = Path(state_dir) / f"miner-{worker}.json" if state_dir is not None else None
         self.miner = TemplateMiner(path, snapshot_interval_s=snapshot_interval_s)
+        #: Splits each line into header fields and the message the miner sees.
+        self.headers = headers or HeaderParser()
+        #: Per-source line formats and clustering parameters (``$GPUWATCH_LOG_SOURCES``).
+        self.sources = sources if sources is not None else LogSources.load()
+        #: (similarity, depth, lead words) -> the miner for sources with those parameters.
+        self._miners: dict[tuple, TemplateMiner] = {self.miner.clustering: self.miner}
+        #: source -> (line format or None, its miner), worked out on the source's first line.
+        self._source_setup: dict[str, tuple[str | None, TemplateMiner]] = {}
         self.patterns = patterns or PatternBook.load()
         self.anomalies = LogAnomalyDetector(anomaly_settings, database)
         self.limiter = NodeRateLimiter(lines_per_s, burst_lines)
@@ -101,7 +120,8 @@ class LogProcessor:
         except Exception:  # the last line of defence: never let one batch kill the worker
             self.counters["errors"] += 1
             self._log_error("log batch from %s failed; its lines are counted as errors", batch.node)
-        self.miner.checkpoint()
+        for miner in self._miners.values():
+            miner.checkpoint()
         return out
 
     def _process(self, batch: LogBatch, partition: int, offset: int, out: LogOutput) -> None:
@@ -118,7 +138,8 @@ class LogProcessor:
         templates: dict[int, list] = {}  # tid -> [text, first ts, last ts, lines, example, error lines]
         by_window, errors_by_window, job_errors = tally.template_lines, tally.error_lines, tally.job_error_lines
         rows_append = out.log_rows.append
-        mine, might_match, miner = self.miner.mine, self.patterns.might_match, self.miner
+        might_match = self.patterns.might_match
+        parse, setups = self.headers.parse, self._source_setup
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
@@ -126,9 +147,11 @@ class LogProcessor:
                 if len(msg) > MAX_LINE_CHARS and not msg.endswith(TRUNCATION_MARKER):
                     msg = truncate_line(msg)
                     counters["lines_truncated"] += 1
-                mined = mine(msg, ts)
+                fmt, miner = setups.get(rec.source) or self._setup(rec.source, rec.labels)
+                header = parse(msg, rec.source, fmt)
+                mined = miner.mine(header.msg, ts)
                 tid = mined.template_id
-                level, err = levels.get(rec.level) or self._level(rec.level)
+                level, err = levels.get(rec.level or header.level) or self._level(rec.level or header.level)
                 if err is None:  # no level: judge by the template's words
                     err = template_error.get(tid)
                     if err is None:
@@ -160,10 +183,13 @@ class LogProcessor:
                         job_errors[jk] = job_errors.get(jk, 0) + 1
                 if mined.change != "none":
                     self._learned(mined, msg, ts, err, tally)
+                    if mined.previous:
+                        out.lineage_rows.extend((old, tid, ts) for old in miner.last_succession)
                 line_key = miner.last_line_key
                 if line_key is None:
                     maybe_critical = might_match(msg)
-                else:
+                else:  # the pattern words may sit in the header too (NCCL WARN): key on both
+                    line_key = (line_key, header.level, header.fmt)
                     maybe_critical = critical_by_key.get(line_key)
                     if maybe_critical is None:
                         if len(critical_by_key) >= 200_000:
@@ -171,7 +197,8 @@ class LogProcessor:
                         maybe_critical = critical_by_key[line_key] = might_match(msg)
                 if maybe_critical:
                     self._critical(node, ts, msg, rec.source, labels, out)
-                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset))
+                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset, header.host,
+                             header.component, header.ts))
             except Exception:
                 counters["errors"] += 1
                 self._log_error("log line from %s failed; counted and skipped", node)
@@ -222,7 +249,7 @@ class LogProcessor:
         ts = max(r.ts for r in excess)
         text = RATE_LIMIT_TEXT.replace("<NUM>", str(n))
         out.log_rows.append((ts, node, RATE_LIMIT_SOURCE, "warning", text, RATE_LIMIT_TEMPLATE_ID, {}, partition,
-                             offset))
+                             offset, "", "", ""))
         templates[RATE_LIMIT_TEMPLATE_ID] = [RATE_LIMIT_TEXT, ts, ts, 1, text, 0]
 
     def _level(self, raw: str) -> tuple[str, bool | None]:
@@ -238,6 +265,34 @@ class LogProcessor:
         if now - self._last_error_log > 10:  # one traceback per 10 s: a bad stream must not flood our own log
             self._last_error_log = now
             log.exception(msg, *args)
+
+    def mine_line(self, line: str, source: str = "") -> MinedLine:
+        """The template of one raw line, as :meth:`process` finds it (header split off first)."""
+        fmt, miner = self._source_setup.get(source) or self._setup(source, {})
+        return miner.mine(self.headers.parse(line, source, fmt).msg)
+
+    def _setup(self, source: str, labels: dict) -> tuple[str | None, TemplateMiner]:
+        """A source's line format (its config entry, else the agent's ``log_format`` label) and miner."""
+        profile = self.sources.profile_for(source)
+        fmt = profile.format or (labels.get(FORMAT_LABEL) if labels else None) or None
+        if fmt is not None:
+            try:
+                HeaderParser(default=fmt)
+            except HeaderFormatError as e:
+                log.warning("source %s: %s; using the built-in formats", source[-200:], e)
+                fmt = None
+        miner = self._miners.get(profile.clustering)
+        if miner is None:
+            sim, depth, lead = profile.clustering
+            path = None
+            if self._state_dir is not None:
+                path = Path(self._state_dir) / f"miner-{self._worker}-s{int(sim * 100)}-d{depth}-l{lead}.json"
+            miner = self._miners[profile.clustering] = TemplateMiner(
+                path, sim_th=sim, depth=depth, lead_words=lead, snapshot_interval_s=self._snapshot_interval_s)
+        if len(self._source_setup) >= 10_000:
+            self._source_setup.clear()
+        self._source_setup[source] = (fmt, miner)
+        return fmt, miner
 
     # -- fleet knowledge and lifecycle -------------------------------------
     def learn_fleet_templates(self, templates: Iterable[tuple[int, str]]) -> int:
@@ -255,9 +310,10 @@ class LogProcessor:
         """Counters for metrics export: lines_received, lines_stored, lines_dropped_rate_limit,
         lines_truncated, errors, events, events_suppressed, new_templates... Lines dropped per
         node are in ``self.limiter.dropped``."""
-        return {**self.counters, "templates": self.miner.cluster_count,
+        return {**self.counters, "templates": sum(m.cluster_count for m in self._miners.values()),
                 "new_templates_suppressed": self.anomalies.new_templates_suppressed}
 
     def close(self) -> None:
         """Write the miner's state; call on shutdown (and on partition revocation)."""
-        self.miner.close()
+        for miner in self._miners.values():
+            miner.close()

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from pipelines import telemetry
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
-from pipelines.logs import TEMPLATE_TABLE, LogProcessor, salvage_log_batch
+from pipelines.logs import LINEAGE_TABLE, TEMPLATE_TABLE, LogProcessor, salvage_log_batch
 from pipelines.processors.events import EventsProcessor
 from pipelines.sinks.tables import LOGS
 from schemas.codec import SchemaError
@@ -46,6 +46,8 @@ class LogsProcessor:
         out = self.miner.process(salvaged.batch, partition, offset)
         ctx.sink.add(LOGS.name, out.log_rows, partition=partition, offset=offset)
         ctx.sink.add(TEMPLATE_TABLE, out.template_rows, partition=partition, offset=offset)
+        if out.lineage_rows:
+            ctx.sink.add(LINEAGE_TABLE, out.lineage_rows, partition=partition, offset=offset)
         for ev in out.events:
             await self.events.record(NodeEvent.model_validate(ev))
         for obs in out.observations:

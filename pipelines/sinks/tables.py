@@ -50,7 +50,8 @@ ALERTS = TableSpec("alerts", ("event_ts", "fingerprint", "status", "alertname", 
                               "starts_at", "ends_at", "labels", "annotations", "evidence", "evidence_query"),
                    millis=("event_ts", "starts_at", "ends_at"))
 LOGS = TableSpec("logs", ("ts", "node", "source", "level", "message", "template_id", "labels", "src_partition",
-                          "src_offset"), millis=("ts",), source_columns=("src_partition", "src_offset"))
+                          "src_offset", "host", "component", "logged_at"), millis=("ts",),
+                 source_columns=("src_partition", "src_offset"))
 NODE_EVENTS = TableSpec("node_events", ("ts", "node", "gpu", "source", "code", "severity", "action", "title",
                                         "message", "pci_bus_id", "labels"), millis=("ts",))
 HEARTBEATS = TableSpec("heartbeats", ("ts", "node", "agent_version", "gpu_count", "collectors"), millis=("ts",))

@@ -17,12 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pipelines.decide import IncidentBook  # noqa: E402
 from pipelines.logs.anomalies import LogAnomalySettings  # noqa: E402
 from pipelines.logs.explain import LogExplainer, fleet_templates  # noqa: E402
-from pipelines.logs.processor import LOG_COLUMNS, TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogProcessor  # noqa: E402
+from pipelines.logs.processor import (LINEAGE_COLUMNS, LINEAGE_TABLE, LOG_COLUMNS, TEMPLATE_COLUMNS,  # noqa: E402
+                                     TEMPLATE_TABLE, LogProcessor)
 from pipelines.sinks.tables import LOGS, TableSpec  # noqa: E402
 from pipelines.store import Store  # noqa: E402
 from schemas.logs import LogBatch  # noqa: E402
 
 TEMPLATES = TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen"))
+LINEAGE = TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",))
 SETTINGS = LogAnomalySettings(warmup_s=600, warmup_lines=500, history_windows=5)
 ROUTINE = ["step {i} loss 2.{i} lr 3e-4", "NCCL INFO Channel 0{j}/0 : 0[0] -> 1[1] via P2P/IPC/read",
            "worker {w} ready on 10.0.0.{j}"]
@@ -36,7 +38,7 @@ def lines_at(i: int) -> list[str]:
 def main(data: Path) -> dict:
     store = Store(f"chdb://{data / 'clickhouse'}")
     found: dict = {"applied": store.apply_schema()}
-    to_log, to_tpl = LOGS.converter(), TEMPLATES.converter()
+    to_log, to_tpl, to_lineage = LOGS.converter(), TEMPLATES.converter(), LINEAGE.converter()
     book, alerts = IncidentBook(), []
     offset = [0]
 
@@ -47,6 +49,8 @@ def main(data: Path) -> dict:
         token = f"logs:{partition}:{offset[0]}"
         store.insert("logs", [to_log(r) for r in out.log_rows], LOG_COLUMNS, dedup_token=token)
         store.insert(TEMPLATE_TABLE, [to_tpl(r) for r in out.template_rows], TEMPLATE_COLUMNS, dedup_token=token)
+        if out.lineage_rows:
+            store.insert(LINEAGE_TABLE, [to_lineage(r) for r in out.lineage_rows], LINEAGE_COLUMNS, dedup_token=token)
         offset[0] += 1
         for obs in out.observations:
             alerts.extend(book.observe(obs.key, obs.ts, obs.conditions, channel="logs"))
@@ -87,16 +91,37 @@ def main(data: Path) -> dict:
     job_evidence, _ = LogExplainer(store).explain(job="llm", ts=onset)
     found["explain_job_metrics"] = [e.metric for e in job_evidence]
 
+    # stored one-pass ids, resolved through the stored lineage, group lines as the two-pass CLI does
+    syslog = [f"Jun {d:2d} 0{d % 10}:16:0{d % 10} host{d} su(pam_unix)[{d}]: session {v} for user {u} by {w}"
+              for d, (v, u, w) in enumerate([(v, u, w) for v in ("opened", "closed") for u in ("cyrus", "news", "root")
+                                              for w in ("cron", "login")], 1)]
+    gen = LogProcessor(None, worker="w3")
+    for i in range(0, len(syslog), 3):
+        write(gen, "n3", syslog[i:i + 3], t0 + 60 + i, partition=2, source="/var/log/messages")
+    two_pass = LogProcessor(None, worker="w4")
+    for line in syslog:
+        two_pass.mine_line(line)
+    found["two_pass_groups"] = sorted(sorted(m for m in syslog if two_pass.mine_line(m).template_id == t)
+                                      for t in {two_pass.mine_line(m).template_id for m in syslog})
+    rows = store.query("SELECT message, template_id, event_id, host, component, logged_at FROM gpuwatch.logs_resolved "
+                       "WHERE node = 'n3'").rows
+    found["stored_ids"] = len({r[1] for r in rows})
+    found["resolved_groups"] = sorted(sorted(r[0] for r in rows if r[2] == e) for e in {r[2] for r in rows})
+    found["header_columns"] = sorted({(r[3], r[4], r[5][:6]) for r in rows})[:2]
+    found["resolved_templates"] = store.query(
+        "SELECT text, count, length(earlier_ids) FROM gpuwatch.log_templates_resolved "
+        "WHERE text LIKE 'session%' ORDER BY text").rows
+
     # restart: a new processor on the same state file gives the ids already stored
     first.close()
     second.close()
     restarted = LogProcessor(data / "state", worker="w1", anomaly_settings=SETTINGS)
-    found["restart_ids"] = [str(restarted.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
-    found["restart_changes"] = [restarted.miner.mine(m).change for m in lines_at(2)[:3]]
+    found["restart_ids"] = [str(restarted.mine_line(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    found["restart_changes"] = [restarted.mine_line(m).change for m in lines_at(2)[:3]]
     # a fresh worker seeded from the fleet's templates table lands on the same ids
     fresh = LogProcessor(None, worker="w9")
     found["seeded"] = fresh.learn_fleet_templates(fleet_templates(store))
-    found["fresh_ids"] = [str(fresh.miner.mine(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
+    found["fresh_ids"] = [str(fresh.mine_line(m).template_id) for m in lines_at(1)[:3] + [FATAL]]
     store.close()
     return found
 

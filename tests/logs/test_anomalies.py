@@ -69,7 +69,7 @@ def test_templates_known_elsewhere_in_the_fleet_are_not_new(t0):
     p, book = LogProcessor(anomaly_settings=QUICK), IncidentBook()
     warm_up(p, book, "n1", t0, 12)
     other = LogProcessor()
-    known = other.miner.mine("FATAL: parameter server lost contact with rank 12")
+    known = other.mine_line("FATAL: parameter server lost contact with rank 12")
     assert p.learn_fleet_templates([(known.template_id, known.text)]) == 1
     assert play(p, book, "n1", ["FATAL: parameter server lost contact with rank 7"], t0 + 721) == []
 

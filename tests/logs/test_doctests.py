@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 MODULES = ["pipelines.logs.miner", "pipelines.logs.patterns", "pipelines.logs.anomalies", "pipelines.logs.explain",
-           "pipelines.logs.processor", "pipelines.logs.ratelimit", "pipelines.logs.salvage", "pipelines.logs.sql"]
+           "pipelines.logs.processor", "pipelines.logs.ratelimit", "pipelines.logs.salvage", "pipelines.logs.sql",
+           "pipelines.logs.headers", "pipelines.logs.masking", "pipelines.logs.offline", "pipelines.logs.sources",
+           "agents.logrecords"]
 
 
 @pytest.mark.parametrize("name", MODULES)

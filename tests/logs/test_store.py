@@ -57,3 +57,17 @@ def test_template_ids_are_stable_across_a_restart_and_for_a_seeded_new_worker(fo
     assert found["restart_changes"] == ["none", "none", "none"]
     assert found["seeded"] >= 4
     assert found["fresh_ids"] == found["restart_ids"]
+
+
+def test_stored_one_pass_ids_resolve_through_the_lineage_to_the_two_pass_grouping(found):
+    """Templates generalise while lines are stored; the logs_resolved view groups them as two passes do."""
+    assert found["stored_ids"] > len(found["two_pass_groups"]), "the scenario must make templates generalise"
+    assert found["resolved_groups"] == found["two_pass_groups"]
+    texts = [text for text, _, _ in found["resolved_templates"]]
+    assert len(texts) == len(found["two_pass_groups"]) and sum(n for _, n, _ in found["resolved_templates"]) == 12
+    assert any(earlier > 0 for _, _, earlier in found["resolved_templates"])
+
+
+def test_header_fields_are_stored_in_columns(found):
+    assert found["header_columns"][0][1] == "su(pam_unix)" and found["header_columns"][0][0].startswith("host")
+    assert found["header_columns"][0][2].startswith("Jun")

@@ -22,7 +22,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from pipelines.logs.miner import TemplateMiner, template_id
+from pipelines.logs.miner import template_id
+from pipelines.logs.processor import LogProcessor
 from schemas.codec import encode_dict
 from schemas.topics import LOGS
 from tests.stack import wait_for
@@ -117,8 +118,8 @@ def test_log_anomalies_and_critical_lines_become_alerts_and_explain_metric_alert
     # 2. every line stored once, with the template id any fresh miner gives it (same template, same id)
     time.sleep(2)  # a duplicate row or alert would show up here
     assert stored() == sent
-    miner = TemplateMiner()
-    expected = Counter(miner.mine(r["message"]).template_id
+    miner = LogProcessor()  # mine_line: the header split off, as the pipeline does
+    expected = Counter(miner.mine_line(r["message"]).template_id
                        for part in (first, second) for recs in part.values() for r in recs)
     assert len(expected) == 5  # step, dataloader, gpu, watchdog, storage error
     got = {int(r["template_id"]): r["n"] for r in stack.query(
@@ -130,8 +131,8 @@ def test_log_anomalies_and_critical_lines_become_alerts_and_explain_metric_alert
     assert all(template_id(t["text"]) == int(t["template_id"]) for t in templates)
     per_node = stack.query("SELECT node, count() AS n FROM gpuwatch.logs GROUP BY node ORDER BY node")
     assert per_node == [{"node": n, "n": len(first[n]) + len(second[n])} for n in NODES]
-    storage_id = miner.mine(STORAGE.format(s=1)).template_id
-    loader_id = miner.mine(LOADER.format(w=1, i=1, ms=1)).template_id
+    storage_id = miner.mine_line(STORAGE.format(s=1)).template_id
+    loader_id = miner.mine_line(LOADER.format(w=1, i=1, ms=1)).template_id
 
     # 3. the critical line: one node event (the second rank's line falls in the cooldown), one alert
     events = stack.query("SELECT node, source, severity, action, title, message, labels FROM gpuwatch.node_events")
