@@ -38,6 +38,8 @@ _CREATE_DB = re.compile(r"^CREATE DATABASE IF NOT EXISTS (?P<db>\w+)\s*$", re.I)
 _CREATE_TABLE = re.compile(
     r"^CREATE TABLE IF NOT EXISTS (?P<db>\w+)\.(?P<name>\w+)\s*(?P<body>\(.*\))\s*"
     r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\b(?P<args>\([^)]*\))?(?P<rest>.*)$", re.I | re.S)
+_ALTER_ADD = re.compile(r"^ALTER TABLE (?P<db>\w+)\.(?P<name>\w+)\s+(?P<change>ADD COLUMN IF NOT EXISTS .*)$",
+                        re.I | re.S)
 _CREATE_VIEW = re.compile(r"^CREATE VIEW IF NOT EXISTS (?P<db>\w+)\.(?P<name>\w+)\s+AS\s", re.I)
 _ORDER_BY = re.compile(r"\bORDER BY\s+\(?\s*(?P<first>\w+)", re.I)
 _NON_REPLICATED_WINDOW = re.compile(r"\bnon_replicated_deduplication_window\b", re.I)
@@ -61,6 +63,10 @@ def render_for_cluster(stmt: str, db: str, cluster: str) -> list[str]:
         return [f"CREATE DATABASE IF NOT EXISTS {m['db']} {on}"]
     if m := _CREATE_TABLE.match(stmt):
         return _table_pair(m, cluster, on)
+    if m := _ALTER_ADD.match(stmt):
+        # A new column goes on the storage and on the Distributed table in front of it.
+        return [f"ALTER TABLE {m['db']}.{m['name']}{LOCAL_SUFFIX} {on} {m['change']}",
+                f"ALTER TABLE {m['db']}.{m['name']} {on} {m['change']}"]
     if m := _CREATE_VIEW.match(stmt):
         # A view over the Distributed table reads every shard; it only needs to exist on every server.
         return [stmt[:m.end("name")] + f" {on}" + stmt[m.end("name"):]]

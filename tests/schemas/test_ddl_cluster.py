@@ -71,9 +71,15 @@ def test_aggregating_engine_keeps_its_arguments_when_replicated():
 
 def test_a_statement_without_a_cluster_form_is_refused_clearly():
     with pytest.raises(ValueError, match="no cluster form"):
-        render_for_cluster("ALTER TABLE g.t ADD COLUMN x UInt8", "g", "c")
+        render_for_cluster("ALTER TABLE g.t DROP COLUMN x", "g", "c")
     with pytest.raises(ValueError, match="cluster name"):
         render_for_cluster("CREATE DATABASE IF NOT EXISTS g", "g", "c'; DROP")
+
+
+def test_added_columns_reach_storage_and_the_distributed_table():
+    stmts = render_for_cluster("ALTER TABLE g.logs ADD COLUMN IF NOT EXISTS host String DEFAULT ''", "g", "c")
+    assert stmts == ["ALTER TABLE g.logs_local ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS host String DEFAULT ''",
+                     "ALTER TABLE g.logs ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS host String DEFAULT ''"]
 
 
 def test_single_node_ddl_is_unchanged_without_a_cluster():
