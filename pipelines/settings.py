@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_chdb_dsn(dsn: str) -> bool:
+    return dsn.startswith("chdb://")
 
 
 class CommonSettings(BaseSettings):
@@ -26,18 +30,33 @@ class CommonSettings(BaseSettings):
     #: ``chdb:///path`` (embedded, default under ``home``) or ``http(s)://user:pass@host:port``.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "gpuwatch"
+    #: Where user queries go on a ClickHouse server: a read-only user (``analyst``); default the DSN above.
+    clickhouse_query_dsn: str = ""
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    #: Limits on each user query (``gpuwatch query``, ``POST /query``), enforced by ClickHouse; 0 = none.
+    query_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    query_max_memory_bytes: int = Field(default=2_000_000_000, ge=0)
+    query_max_rows_to_read: int = Field(default=10_000_000_000, ge=0)
+    query_max_result_rows: int = Field(default=1_000_000, ge=0)
+    #: Cores one user query may use; 0 = half of this machine's.
+    query_max_threads: int = Field(default=0, ge=0)
+    #: Bearer token ``POST /query`` requires; without one, /query answers only on a loopback address.
+    query_token: SecretStr | None = None
 
-    @field_validator("clickhouse_dsn")
+    @field_validator("clickhouse_dsn", "clickhouse_query_dsn")
     @classmethod
-    def _dsn_scheme(cls, v: str) -> str:
+    def _dsn_scheme(cls, v: str, info: ValidationInfo) -> str:
         if v and not v.startswith(("chdb://", "http://", "https://")):
-            raise ValueError("GPUWATCH_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+            raise ValueError(f"GPUWATCH_{info.field_name.upper()} must start with chdb://, http:// or https://")
         return v
 
     def dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').absolute()}"
+
+    def query_dsn(self) -> str:
+        """Where user SQL runs: on chDB the same path (one process owns it), on a server a read-only user."""
+        return self.clickhouse_query_dsn if self.clickhouse_query_dsn and not is_chdb_dsn(self.dsn()) else self.dsn()
 
     def topic(self, name: str) -> str:
         """

@@ -125,12 +125,15 @@ class Store:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 
     def query(self, sql: str, parameters: dict | None = None, read_only: bool = True) -> QueryResult:
+        """gpuwatch's own reads on the writer's session. User SQL never comes here: it runs in
+        :class:`pipelines.query_sandbox.QuerySandbox`, on a session of its own. No settings are
+        sent: on chDB a per-call setting on a non-SELECT is applied with ``SET`` and restored after,
+        and a ``readonly`` that cannot be restored would leave the writer read-only."""
         if read_only:
             sql = check_read_only(sql)
-        settings = {"readonly": 1} if read_only else None
         try:
             with self._lock:
-                r = self._client.query(sql, parameters=parameters, settings=settings)
+                r = self._client.query(sql, parameters=parameters)
         except ReadOnlyViolation:
             raise
         except Exception as e:
