@@ -105,7 +105,10 @@ class QuerySandbox:
         except QueryRejected:
             raise
         except Exception as e:
-            raise StoreError(_explain_limit(_first_line(e))) from None
+            message = _first_line(e)
+            if "(READONLY)" in message or "(ACCESS_DENIED)" in message:
+                raise QueryRejected(message) from None  # refused by the engine: the same answer as ours
+            raise StoreError(_explain_limit(message)) from None
 
     def _known_table_functions(self, client: Any) -> frozenset[str]:
         if self._table_functions is None:
