@@ -51,6 +51,11 @@ class CommonSettings(BaseSettings):
             raise ValueError(f"GPUWATCH_{info.field_name.upper()} must start with chdb://, http:// or https://")
         return v
 
+    #: librdkafka's own log level (syslog numbers): 2 keeps its connection chatter quiet, 7 is debug.
+    kafka_client_log_level: int = Field(default=2, ge=0, le=7)
+    #: After SIGTERM, a process that has not stopped cleanly in this many seconds exits anyway.
+    shutdown_timeout_s: float = Field(default=8.0, gt=0, le=600)
+
     def dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').absolute()}"
 
@@ -67,7 +72,8 @@ class CommonSettings(BaseSettings):
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""
-        conf = {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_security}
+        conf = {"bootstrap.servers": self.kafka_bootstrap, "log_level": str(self.kafka_client_log_level),
+                **self.kafka_security}
         if self.kafka_sasl_password is not None:
             conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         return conf

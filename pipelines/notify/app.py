@@ -15,6 +15,7 @@ import orjson
 
 from pipelines.notify.config import NotifyConfig
 from pipelines.notify.settings import NotifySettings
+from pipelines.shutdown import exit_within
 from pipelines.store import redact
 
 log = logging.getLogger("gpuwatch.notify")
@@ -27,10 +28,13 @@ def run_worker(settings: NotifySettings, config: NotifyConfig) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from pipelines.listen_ports import PortError, check_port_free
     from pipelines.notify.state_db import StateLockedError
+    from pipelines.topics_admin import KafkaUnreachable
     try:
+        check_port_free(*settings.listen_host_port(), "GPUWATCH_NOTIFY_LISTEN (or --listen)")
         return asyncio.run(serve(settings, config))
-    except StateLockedError as e:
+    except (StateLockedError, KafkaUnreachable, PortError) as e:
         print(f"gpuwatch notify: error: {e}", file=sys.stderr)
         return 1
 
@@ -47,8 +51,13 @@ async def serve(settings: NotifySettings, config: NotifyConfig, stop: asyncio.Ev
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        exit_within(settings.shutdown_timeout_s, "notify")  # a clean stop waits on the broker; bound it
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
 
     await asyncio.to_thread(ensure_notify_topics, settings)
     db = StateDB(settings.state_dir())
