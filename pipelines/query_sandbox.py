@@ -92,7 +92,7 @@ class QuerySandbox:
                 return clickhouse_connect.get_client(
                     dsn=f"chdb://{path}" if path else "chdb://memory",
                     chdb_options=self.limits.clickhouse_settings())
-            return clickhouse_connect.get_client(dsn=self.dsn)
+            return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5)
         except Exception as e:  # the driver raises many types; the message is what matters
             raise StoreError(f"cannot open ClickHouse at {redact(self.dsn)}: {_first_line(e)}") from None
 

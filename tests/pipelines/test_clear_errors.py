@@ -80,3 +80,13 @@ def test_a_taken_kafka_port_names_the_option(tmp_path, taken_port):
                  tmp_path=tmp_path)
     assert r.returncode != 0
     assert len(lines(r.stderr)) == 1 and "--port" in r.stderr and str(taken_port) in r.stderr, r.stderr
+
+
+@pytest.mark.integration
+def test_an_unreachable_store_is_one_line_and_a_failed_exit(tmp_path, bootstrap, topic_prefix):
+    r = gpuwatch("pipeline", tmp_path=tmp_path, GPUWATCH_KAFKA_BOOTSTRAP=bootstrap, GPUWATCH_TOPIC_PREFIX=topic_prefix,
+                 GPUWATCH_CLICKHOUSE_DSN="http://gpuwatch:s3cret@127.0.0.1:1")
+    assert r.returncode != 0
+    assert len(lines(r.stderr)) == 1 and "cannot open ClickHouse at http://gpuwatch:***@127.0.0.1:1" in r.stderr, \
+        r.stderr
+    assert "s3cret" not in r.stderr + r.stdout
