@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kafka_security import client_config
+
 
 def is_chdb_dsn(dsn: str) -> bool:
     return dsn.startswith("chdb://")
@@ -72,11 +74,9 @@ class CommonSettings(BaseSettings):
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""
-        conf = {"bootstrap.servers": self.kafka_bootstrap, "log_level": str(self.kafka_client_log_level),
-                **self.kafka_security}
-        if self.kafka_sasl_password is not None:
-            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
-        return conf
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password is not None else None
+        return client_config(self.kafka_bootstrap, {"log_level": str(self.kafka_client_log_level),
+                                                    **self.kafka_security}, password)
 
 
 class PipelineSettings(CommonSettings):

@@ -63,11 +63,13 @@ def run(args: argparse.Namespace) -> int:
         SimulatedCluster(nodes=plan.nodes, gpus=plan.gpus, faults=faults)  # validates fault targets
     except ValueError as e:
         raise UsageError(str(e)) from None
+    from kafka_security import KafkaSecurityError, check
     from pipelines.topics_admin import KafkaUnreachable, check_reachable
 
     try:
+        check(kafka_conf)
         check_reachable(kafka_conf)  # otherwise every message waits out its delivery timeout first
-    except KafkaUnreachable as e:
+    except (KafkaSecurityError, KafkaUnreachable) as e:
         print(f"gpuwatch agent: error: {e}", file=sys.stderr)
         return 1
     summary = run_simulation(plan, kafka_conf)

@@ -50,8 +50,15 @@ def run(args: argparse.Namespace) -> int:
     except PortError as e:
         raise UsageError(str(e)) from None
 
+    from kafka_security import KafkaSecurityError, aiokafka_kwargs
     from pipelines.topics_admin import KafkaUnreachable, ensure_topics
     from schemas.topics import TOPICS, TopicSpec
+
+    try:
+        aiokafka_kwargs(settings.kafka_client_config())  # unusable security settings: one line, now
+    except KafkaSecurityError as e:
+        print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
+        return 1
 
     specs = [TopicSpec(settings.topic(t.name), t.partitions, t.key, t.purpose, t.config) for t in TOPICS.values()]
     try:  # first, before the heavy imports: an unreachable broker is one line within seconds
@@ -65,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     from pipelines.app import create_app
-    from pipelines.kafka_auth import KafkaSecurityError
     from pipelines.store import ChdbOwner, StoreError, chdb_path, is_chdb
     from pipelines.transforms.rules import RuleError, RuleSet
 
