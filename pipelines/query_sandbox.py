@@ -35,7 +35,7 @@ class QueryLimits:
     """Per-query limits; ClickHouse stops the query when one is exceeded. 0 means no limit."""
 
     timeout_s: float = 30.0
-    max_memory_bytes: int = 2_000_000_000
+    max_memory_bytes: int = 1_000_000_000
     max_rows_to_read: int = 10_000_000_000
     max_result_rows: int = 1_000_000
     #: Cores one query may use; by default half of them, so the writer keeps the rest.
@@ -53,14 +53,15 @@ class QueryLimits:
 
 
 class QuerySandbox:
-    """Runs one read-only statement at a time per call, each on a session of its own.
+    """Runs user SQL, one statement per call, each on a ClickHouse session of its own.
 
     At most ``max_concurrent`` queries run at once, so a burst of queries
-    cannot take every core and ``max_memory_usage`` times that much memory.
+    cannot take every core, nor ``max_memory_usage`` times that much memory
+    from the pipeline beside it.
     """
 
     def __init__(self, dsn: str, database: str = "gpuwatch", limits: QueryLimits | None = None,
-                 max_concurrent: int = 4) -> None:
+                 max_concurrent: int = 2) -> None:
         self.dsn = dsn
         self.database = database
         self.limits = limits or QueryLimits()

@@ -38,7 +38,7 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
     #: Limits on each user query (``gpuwatch query``, ``POST /query``), enforced by ClickHouse; 0 = none.
     query_timeout_s: float = Field(default=30.0, ge=0, le=3600)
-    query_max_memory_bytes: int = Field(default=2_000_000_000, ge=0)
+    query_max_memory_bytes: int = Field(default=1_000_000_000, ge=0)
     query_max_rows_to_read: int = Field(default=10_000_000_000, ge=0)
     query_max_result_rows: int = Field(default=1_000_000, ge=0)
     #: Cores one user query may use; 0 = half of this machine's.
