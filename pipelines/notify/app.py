@@ -94,20 +94,27 @@ async def serve(settings: NotifySettings, config: NotifyConfig, stop: asyncio.Ev
                 await asyncio.sleep(1)
     finally:
         print("notify: stopping", flush=True)
-        await consumer.stop()
-        await service.close()
-        try:
-            await asyncio.wait_for(history.drain(), timeout=5)
-        except Exception:
-            pass
-        await producer.stop()
-        await runner.cleanup()
+        # Each step on its own, bounded and quiet: with the broker gone, aiokafka's stops raise
+        # CancelledError or wait out retries, and one failed step must not skip the others.
+        await _quietly("consumer", consumer.stop())
+        await _quietly("deliveries", service.close())
+        await _quietly("history", history.drain(), timeout=5)
+        await _quietly("producer", producer.stop())
+        await _quietly("api", runner.cleanup())
         try:
             api_file.unlink()
         except OSError:
             pass
         db.close()
     return 0
+
+
+async def _quietly(what: str, coro, timeout: float = 3.0) -> None:
+    """Await one shutdown step; a failure or a timeout is one log line, not a traceback."""
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001 - stopping anyway
+        log.warning("stopping %s: %s", what, type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}")
 
 
 async def _until_stopped(coro, stop: asyncio.Event) -> None:
