@@ -24,7 +24,7 @@ import orjson
 
 from schemas import ddl
 
-_READ_ONLY_START = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.I)
+_READ_ONLY_START = re.compile(r"^\s*(\(|(select|with|show|describe|desc|explain|exists)\b)", re.I)
 
 
 class StoreError(RuntimeError):
