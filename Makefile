@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/gpuwatch demo
 
 test: install
-	@sh infra/alertmanager/install.sh || echo "prometheus-alertmanager missing: its tests are skipped"
-	@sh infra/prometheus/install.sh || echo "prometheus missing: the agent's /metrics scrape test is skipped"
+	@sh infra/alertmanager/install.sh || { [ "$$CI" = true ] && { echo "prometheus-alertmanager missing and CI=true: failing instead of skipping its tests"; exit 1; }; echo "prometheus-alertmanager missing: its tests are skipped"; }
+	@sh infra/prometheus/install.sh || { [ "$$CI" = true ] && { echo "prometheus missing and CI=true: failing instead of skipping its tests"; exit 1; }; echo "prometheus missing: the agent's /metrics scrape test is skipped"; }
 	$(BIN)/python -m pytest -q -ra
 
 bench: install
@@ -42,4 +42,4 @@ clean:
 .PHONY: browser
 test: browser
 browser:
-	@sh infra/console/install-chromium.sh || echo "chromium missing: the console's browser test is skipped"
+	@sh infra/console/install-chromium.sh || { [ "$$CI" = true ] && { echo "chromium missing and CI=true: failing instead of skipping its tests"; exit 1; }; echo "chromium missing: the console's browser test is skipped"; }

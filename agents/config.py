@@ -34,6 +34,7 @@ from agents.collectors.logfiles import LogFilesConfig
 from agents.collectors.nvml import NvmlConfig
 from agents.collectors.prometheus_scrape import PrometheusConfig
 from agents.collectors.xid import XidConfig
+from kafka_security import check, client_config
 from schemas.topics import EVENTS, HEARTBEATS, LOGS, METRICS
 
 
@@ -70,15 +71,13 @@ class KafkaConfig(_Section):
         if "sasl.password" in v:
             raise ValueError("put the SASL password in kafka.sasl_password (or GPUWATCH_AGENT_KAFKA__SASL_PASSWORD), "
                              "not in kafka.security, so it is never logged")
+        check({**v, "sasl.password": "(checked apart)"})  # protocol and mechanism, as pipeline and notifier check them
         return v
 
     def client_config(self) -> dict[str, str]:
-        conf = dict(self.security)
-        if self.bootstrap:
-            conf["bootstrap.servers"] = self.bootstrap
-        if self.sasl_password is not None:
-            conf["sasl.password"] = self.sasl_password.get_secret_value()
-        return conf
+        """librdkafka settings, assembled and checked as every gpuwatch process does (kafka_security)."""
+        password = self.sasl_password.get_secret_value() if self.sasl_password is not None else None
+        return client_config(self.bootstrap, self.security, password)
 
 
 class SpoolConfig(_Section):

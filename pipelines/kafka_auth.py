@@ -1,8 +1,9 @@
-"""One set of Kafka security settings for both client libraries.
+"""Kafka security for Faust: the shared translation (:mod:`kafka_security`) as Faust's credentials.
 
-Operators write librdkafka's names once (``GPUWATCH_KAFKA_SECURITY`` JSON plus
-``GPUWATCH_KAFKA_SASL_PASSWORD``); confluent-kafka takes them as they are, and
-this module translates them for Faust (aiokafka), which the pipeline uses.
+The pipeline's consumers and producers are aiokafka clients under Faust, which
+takes security as a ``broker_credentials`` object rather than keyword
+arguments; this module only wraps what :func:`kafka_security.aiokafka_kwargs`
+decided, so agent, pipeline and notifier read the settings one way.
 
 >>> faust_credentials({"bootstrap.servers": "b:9092"}) is None
 True
@@ -14,43 +15,21 @@ True
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-_SUPPORTED = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+from kafka_security import KafkaSecurityError, aiokafka_kwargs
 
-
-class KafkaSecurityError(ValueError):
-    """Security settings that cannot be used; the text says which and why."""
-
-
-def _ssl_context(conf: dict[str, Any]) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=conf.get("ssl.ca.location"))
-    if conf.get("ssl.certificate.location"):
-        ctx.load_cert_chain(conf["ssl.certificate.location"], conf.get("ssl.key.location"),
-                            conf.get("ssl.key.password"))
-    if str(conf.get("enable.ssl.certificate.verification", "true")).lower() == "false":
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+__all__ = ["KafkaSecurityError", "faust_credentials"]
 
 
 def faust_credentials(conf: dict[str, Any]) -> Any:
     """Faust ``broker_credentials`` for librdkafka-style ``conf``, or None for plaintext."""
     import faust
 
-    protocol = str(conf.get("security.protocol", "PLAINTEXT")).upper()
-    if protocol not in _SUPPORTED:
-        raise KafkaSecurityError(f"security.protocol {protocol!r} is not one of {sorted(_SUPPORTED)}")
-    if protocol == "PLAINTEXT":
+    kw = aiokafka_kwargs(conf)
+    if not kw:
         return None
-    context = _ssl_context(conf) if protocol.endswith("SSL") else None
-    if protocol == "SSL":
-        return faust.SSLCredentials(context)
-    mechanism = str(conf.get("sasl.mechanism", "PLAIN")).upper()
-    if mechanism not in {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}:
-        raise KafkaSecurityError(f"sasl.mechanism {mechanism!r}: the pipeline supports PLAIN and SCRAM-SHA-256/512")
-    if not conf.get("sasl.username") or not conf.get("sasl.password"):
-        raise KafkaSecurityError("SASL needs sasl.username in GPUWATCH_KAFKA_SECURITY and GPUWATCH_KAFKA_SASL_PASSWORD")
-    return faust.SASLCredentials(username=conf["sasl.username"], password=conf["sasl.password"],
-                                 ssl_context=context, mechanism=mechanism)
+    if kw["security_protocol"] == "SSL":
+        return faust.SSLCredentials(kw["ssl_context"])
+    return faust.SASLCredentials(username=kw["sasl_plain_username"], password=kw["sasl_plain_password"],
+                                 ssl_context=kw.get("ssl_context"), mechanism=kw["sasl_mechanism"])

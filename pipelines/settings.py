@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kafka_security import client_config
+
+
+def is_chdb_dsn(dsn: str) -> bool:
+    return dsn.startswith("chdb://")
 
 
 class CommonSettings(BaseSettings):
@@ -31,14 +37,25 @@ class CommonSettings(BaseSettings):
     #: A ``<remote_servers>`` cluster name: tables are created replicated and sharded across it
     #: (schemas/ddl_cluster.py). Empty for chDB or a single server.
     clickhouse_cluster: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_.-]{0,63})?$")
+    #: Where user queries go on a ClickHouse server: a read-only user (``analyst``); default the DSN above.
+    clickhouse_query_dsn: str = ""
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    #: Limits on each user query (``gpuwatch query``, ``POST /query``), enforced by ClickHouse; 0 = none.
+    query_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    query_max_memory_bytes: int = Field(default=1_000_000_000, ge=0)
+    query_max_rows_to_read: int = Field(default=10_000_000_000, ge=0)
+    query_max_result_rows: int = Field(default=1_000_000, ge=0)
+    #: Cores one user query may use; 0 = half of this machine's.
+    query_max_threads: int = Field(default=0, ge=0)
+    #: Bearer token ``POST /query`` requires; without one, /query answers only on a loopback address.
+    query_token: SecretStr | None = None
 
-    @field_validator("clickhouse_dsn")
+    @field_validator("clickhouse_dsn", "clickhouse_query_dsn")
     @classmethod
-    def _dsn_scheme(cls, v: str) -> str:
+    def _dsn_scheme(cls, v: str, info: ValidationInfo) -> str:
         if v and not v.startswith(("chdb://", "http://", "https://")):
-            raise ValueError("GPUWATCH_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+            raise ValueError(f"GPUWATCH_{info.field_name.upper()} must start with chdb://, http:// or https://")
         return v
 
     @field_validator("clickhouse_cluster")
@@ -48,9 +65,17 @@ class CommonSettings(BaseSettings):
             raise ValueError("GPUWATCH_CLICKHOUSE_CLUSTER needs a ClickHouse server: set GPUWATCH_CLICKHOUSE_DSN "
                              "to http(s)://..., or leave the cluster empty for embedded chDB")
         return v
+    #: librdkafka's own log level (syslog numbers): 2 keeps its connection chatter quiet, 7 is debug.
+    kafka_client_log_level: int = Field(default=2, ge=0, le=7)
+    #: After SIGTERM, a process that has not stopped cleanly in this many seconds exits anyway.
+    shutdown_timeout_s: float = Field(default=8.0, gt=0, le=600)
 
     def dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').absolute()}"
+
+    def query_dsn(self) -> str:
+        """Where user SQL runs: on chDB the same path (one process owns it), on a server a read-only user."""
+        return self.clickhouse_query_dsn if self.clickhouse_query_dsn and not is_chdb_dsn(self.dsn()) else self.dsn()
 
     def topic(self, name: str) -> str:
         """
@@ -61,10 +86,9 @@ class CommonSettings(BaseSettings):
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""
-        conf = {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_security}
-        if self.kafka_sasl_password is not None:
-            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
-        return conf
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password is not None else None
+        return client_config(self.kafka_bootstrap, {"log_level": str(self.kafka_client_log_level),
+                                                    **self.kafka_security}, password)
 
 
 class PipelineSettings(CommonSettings):

@@ -11,6 +11,8 @@ opening the path themselves; see :class:`ChdbOwner`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import threading
@@ -22,7 +24,7 @@ import orjson
 
 from schemas import ddl
 
-_READ_ONLY_START = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.I)
+_READ_ONLY_START = re.compile(r"^\s*(\(|(select|with|show|describe|desc|explain|exists)\b)", re.I)
 
 
 class StoreError(RuntimeError):
@@ -114,9 +116,12 @@ class Store:
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn, settings=session)
+            # A server that does not answer is one clear error within seconds, not a hang at start.
+            extra = {} if is_chdb(dsn) else {"connect_timeout": 5}
+            with _driver_quiet():
+                self._client = clickhouse_connect.get_client(dsn=dsn, settings=session, **extra)
         except Exception as e:  # the driver raises many types; the message is what matters
-            raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {e}") from None
+            raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {connect_failure(e)}") from None
 
     def apply_schema(self) -> list[int]:
         with self._lock:
@@ -131,12 +136,15 @@ class Store:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 
     def query(self, sql: str, parameters: dict | None = None, read_only: bool = True) -> QueryResult:
+        """gpuwatch's own reads on the writer's session. User SQL never comes here: it runs in
+        :class:`pipelines.query_sandbox.QuerySandbox`, on a session of its own. No settings are
+        sent: on chDB a per-call setting on a non-SELECT is applied with ``SET`` and restored after,
+        and a ``readonly`` that cannot be restored would leave the writer read-only."""
         if read_only:
             sql = check_read_only(sql)
-        settings = {"readonly": 1} if read_only else None
         try:
             with self._lock:
-                r = self._client.query(sql, parameters=parameters, settings=settings)
+                r = self._client.query(sql, parameters=parameters)
         except ReadOnlyViolation:
             raise
         except Exception as e:
@@ -153,6 +161,33 @@ class Store:
                 self._client.close()
             except Exception:
                 pass
+
+
+@contextlib.contextmanager
+def _driver_quiet():
+    """The driver logs a failed connect itself before raising; the raised error is the one line we print."""
+    driver_log = logging.getLogger("clickhouse_connect")
+    level = driver_log.level
+    driver_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver_log.setLevel(level)
+
+
+def connect_failure(e: Exception) -> str:
+    """The reason a connect failed, without the driver's retry and URL noise.
+
+    >>> connect_failure(OSError('Error HTTPConnectionPool(...): Max retries exceeded (Caused by '
+    ...                         'NewConnectionError("...: Failed to establish a new connection: [Errno 111] '
+    ...                         'Connection refused"))'))
+    'Connection refused'
+    """
+    text = str(e).strip()
+    m = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+    if m:
+        return m.group(1).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
 
 
 def redact(url: str) -> str:

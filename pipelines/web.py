@@ -2,7 +2,11 @@
 
 * ``POST /query`` ``{"sql": "..."}``: read-only SQL on the store. While the
   pipeline owns a chDB path no other process may open it, so this is how
-  ``gpuwatch query`` reaches the data then.
+  ``gpuwatch query`` reaches the data then. Each query runs in a
+  :class:`~pipelines.query_sandbox.QuerySandbox`, never on the writer's
+  session. With ``GPUWATCH_QUERY_TOKEN`` set it needs
+  ``Authorization: Bearer <token>``; without one it answers only when the web
+  server listens on a loopback address.
 * ``GET /metrics``: Prometheus metrics (received, dead-lettered, written...).
 * ``GET /healthz``: liveness plus the sink's state, as JSON.
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import hmac
+import ipaddress
 import uuid
 from typing import Any
 
@@ -21,6 +27,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipelines import telemetry
+from pipelines.query_sandbox import QueryLimits, QuerySandbox
 from pipelines.store import ReadOnlyViolation, Store, StoreError
 
 
@@ -39,10 +46,41 @@ def _default(v: Any) -> Any:
     return out
 
 
+def is_loopback(host: str) -> bool:
+    """
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0"), is_loopback("::1")
+    (True, True, False, True)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def query_refusal(settings: Any, authorization: str | None) -> str | None:
+    """Why a ``POST /query`` request may not run, or None when it may."""
+    token = settings.query_token.get_secret_value() if settings.query_token is not None else ""
+    if token:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        return None if hmac.compare_digest(given.encode(), token.encode()) else \
+            "POST /query needs the header 'Authorization: Bearer <GPUWATCH_QUERY_TOKEN>'"
+    if not is_loopback(settings.web_host):
+        return (f"POST /query is off: the web server listens on {settings.web_host}, "
+                "so set GPUWATCH_QUERY_TOKEN (clients send it as a Bearer token)")
+    return None
+
+
 def install(app: faust.App, ctx: Any, store: Store) -> None:
+    sandbox = QuerySandbox(ctx.settings.query_dsn(), store.database, QueryLimits.from_settings(ctx.settings))
+
     @app.page("/query")
     class QueryView(View):
         async def post(self, request: Request) -> Response:
+            refusal = query_refusal(ctx.settings, request.headers.get("Authorization"))
+            if refusal:
+                return self.json({"error": refusal}, status=401)
             try:
                 body = orjson.loads(await request.read())
                 sql = body["sql"]
@@ -52,7 +90,7 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
                 return self.json({"error": 'send a JSON object {"sql": "..."}'}, status=400)
             loop = asyncio.get_running_loop()
             try:
-                res = await loop.run_in_executor(None, store.query, sql)
+                res = await loop.run_in_executor(None, sandbox.run, sql)
             except ReadOnlyViolation as e:
                 return self.json({"error": str(e)}, status=403)
             except StoreError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import orjson
 
@@ -62,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
         SimulatedCluster(nodes=plan.nodes, gpus=plan.gpus, faults=faults)  # validates fault targets
     except ValueError as e:
         raise UsageError(str(e)) from None
+    from kafka_security import KafkaSecurityError, check
+    from pipelines.topics_admin import KafkaUnreachable, check_reachable
+
+    try:
+        check(kafka_conf)
+        check_reachable(kafka_conf)  # otherwise every message waits out its delivery timeout first
+    except (KafkaSecurityError, KafkaUnreachable) as e:
+        print(f"gpuwatch agent: error: {e}", file=sys.stderr)
+        return 1
     summary = run_simulation(plan, kafka_conf)
     print(orjson.dumps(summary).decode())
     return 0 if summary["samples_published"] is not None else 1

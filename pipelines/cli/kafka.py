@@ -20,11 +20,25 @@ def run(args: argparse.Namespace) -> int:
     from infra.kafka.broker import BrokerError, LocalKafka
     from pipelines.settings import CommonSettings
 
+    from pipelines.cli import UsageError
+    from pipelines.listen_ports import PortError, check_port_free, check_port_range
+
+    try:
+        check_port_range(args.port, "--port")
+        check_port_range(args.controller_port, "--controller-port")
+    except PortError as e:
+        raise UsageError(str(e)) from None
     data_dir = args.data_dir or CommonSettings().home / "kafka"
     broker = LocalKafka(data_dir, args.port, args.controller_port)
     try:
         if args.action == "start":
             already = broker.running()
+            if not already:
+                try:
+                    check_port_free("127.0.0.1", args.port, "--port")
+                    check_port_free("127.0.0.1", args.controller_port, "--controller-port")
+                except PortError as e:
+                    raise UsageError(str(e)) from None
             broker.start()
             from pipelines.topics_admin import ensure_topics
             ensure_topics(broker.bootstrap)

@@ -26,35 +26,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def fetch(sql: str, dsn: str, database: str = "gpuwatch") -> tuple[list[str], list[list]]:
-    """Columns and rows of a read-only query, through the owning pipeline if there is one."""
-    from pipelines.store import ChdbOwner, Store, StoreError, chdb_path, check_read_only, is_chdb
+def fetch(sql: str, dsn: str, database: str = "gpuwatch", settings=None) -> tuple[list[str], list[list]]:
+    """Columns and rows of a read-only query, through the owning pipeline if there is one.
 
+    Either way the query runs in a :class:`~pipelines.query_sandbox.QuerySandbox`
+    with the limits of ``settings`` (``GPUWATCH_QUERY_*``).
+    """
+    from pipelines.query_sandbox import QueryLimits, QuerySandbox
+    from pipelines.settings import CommonSettings
+    from pipelines.store import ChdbOwner, StoreError, chdb_path, check_read_only, is_chdb
+
+    settings = settings or CommonSettings()
+    limits = QueryLimits.from_settings(settings)
     check_read_only(sql)
     if is_chdb(dsn) and chdb_path(dsn) is not None:
         owner = ChdbOwner(chdb_path(dsn)).current()
         if owner:
             import httpx
 
+            token = settings.query_token.get_secret_value() if settings.query_token is not None else ""
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
-                r = httpx.post(f"{owner['web_url']}/query", json={"sql": sql}, timeout=120)
+                r = httpx.post(f"{owner['web_url']}/query", json={"sql": sql}, headers=headers,
+                               timeout=(limits.timeout_s or 600) + 30)
             except httpx.HTTPError as e:
                 raise StoreError(f"the pipeline (pid {owner['pid']}) owns {chdb_path(dsn)} "
                                  f"but did not answer at {owner['web_url']}: {e}") from None
-            body = r.json()
+            try:
+                body = r.json()
+            except ValueError:
+                body = {"error": r.text[:500]}
             if r.status_code != 200:
                 raise StoreError(body.get("error", r.text))
             return body["columns"], body["rows"]
         if not (chdb_path(dsn) / "metadata").exists() and not chdb_path(dsn).exists():
             raise StoreError(f"no gpuwatch data at {chdb_path(dsn)} yet; run the pipeline first")
-    store = Store(dsn, database)
-    try:
-        res = store.query(sql)
-        from pipelines.web import jsonable
+    res = QuerySandbox(dsn, database, limits).run(sql)
+    from pipelines.web import jsonable
 
-        return res.columns, [[jsonable(v) for v in row] for row in res.rows]
-    finally:
-        store.close()
+    return res.columns, [[jsonable(v) for v in row] for row in res.rows]
 
 
 _NAIVE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = CommonSettings(**({"clickhouse_dsn": args.clickhouse} if args.clickhouse else {}))
     try:
-        columns, rows = fetch(args.sql, settings.dsn(), settings.clickhouse_database)
+        columns, rows = fetch(args.sql, settings.query_dsn(), settings.clickhouse_database, settings)
     except StoreError as e:
         raise UsageError(str(e)) from None
     render(columns, rows, args.format)

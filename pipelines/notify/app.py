@@ -15,6 +15,7 @@ import orjson
 
 from pipelines.notify.config import NotifyConfig
 from pipelines.notify.settings import NotifySettings
+from pipelines.shutdown import exit_within
 from pipelines.store import redact
 
 log = logging.getLogger("gpuwatch.notify")
@@ -27,10 +28,15 @@ def run_worker(settings: NotifySettings, config: NotifyConfig) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from pipelines.listen_ports import PortError, check_port_free
     from pipelines.notify.state_db import StateLockedError
+    from kafka_security import KafkaSecurityError, aiokafka_kwargs
+    from pipelines.topics_admin import KafkaUnreachable
     try:
+        check_port_free(*settings.listen_host_port(), "GPUWATCH_NOTIFY_LISTEN (or --listen)")
+        aiokafka_kwargs(settings.kafka_client_config())  # unusable security settings: one line, now
         return asyncio.run(serve(settings, config))
-    except StateLockedError as e:
+    except (StateLockedError, KafkaUnreachable, KafkaSecurityError, PortError) as e:
         print(f"gpuwatch notify: error: {e}", file=sys.stderr)
         return 1
 
@@ -47,8 +53,13 @@ async def serve(settings: NotifySettings, config: NotifyConfig, stop: asyncio.Ev
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        exit_within(settings.shutdown_timeout_s, "notify")  # a clean stop waits on the broker; bound it
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
 
     await asyncio.to_thread(ensure_notify_topics, settings)
     db = StateDB(settings.state_dir())
@@ -83,20 +94,27 @@ async def serve(settings: NotifySettings, config: NotifyConfig, stop: asyncio.Ev
                 await asyncio.sleep(1)
     finally:
         print("notify: stopping", flush=True)
-        await consumer.stop()
-        await service.close()
-        try:
-            await asyncio.wait_for(history.drain(), timeout=5)
-        except Exception:
-            pass
-        await producer.stop()
-        await runner.cleanup()
+        # Each step on its own, bounded and quiet: with the broker gone, aiokafka's stops raise
+        # CancelledError or wait out retries, and one failed step must not skip the others.
+        await _quietly("consumer", consumer.stop())
+        await _quietly("deliveries", service.close())
+        await _quietly("history", history.drain(), timeout=5)
+        await _quietly("producer", producer.stop())
+        await _quietly("api", runner.cleanup())
         try:
             api_file.unlink()
         except OSError:
             pass
         db.close()
     return 0
+
+
+async def _quietly(what: str, coro, timeout: float = 3.0) -> None:
+    """Await one shutdown step; a failure or a timeout is one log line, not a traceback."""
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001 - stopping anyway
+        log.warning("stopping %s: %s", what, type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}")
 
 
 async def _until_stopped(coro, stop: asyncio.Event) -> None:

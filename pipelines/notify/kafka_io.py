@@ -19,6 +19,8 @@ from typing import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from kafka_security import aiokafka_kwargs
+
 from pipelines.notify.alert import Alert
 from pipelines.notify.metrics import NotifyMetrics
 from pipelines.notify.settings import NotifySettings
@@ -31,18 +33,8 @@ log = logging.getLogger("gpuwatch.notify.kafka")
 
 
 def aiokafka_security(settings: NotifySettings) -> dict:
-    """Map the librdkafka-style security settings onto aiokafka's keyword arguments."""
-    conf = settings.kafka_client_config()
-    out: dict = {}
-    if "security.protocol" in conf:
-        out["security_protocol"] = conf["security.protocol"]
-    if "sasl.mechanisms" in conf or "sasl.mechanism" in conf:
-        out["sasl_mechanism"] = conf.get("sasl.mechanisms") or conf.get("sasl.mechanism")
-    if "sasl.username" in conf:
-        out["sasl_plain_username"] = conf["sasl.username"]
-    if "sasl.password" in conf:
-        out["sasl_plain_password"] = conf["sasl.password"]
-    return out
+    """aiokafka's security arguments, from the translation every gpuwatch process shares."""
+    return aiokafka_kwargs(settings.kafka_client_config())
 
 
 def ensure_notify_topics(settings: NotifySettings) -> None:
