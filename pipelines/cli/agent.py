@@ -22,8 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes (default 1)")
     p.add_argument("--realtime", action="store_true",
                    help="simulate in real time; by default ticks run at full speed with timestamps ending now")
+    from agents.simulator import FAULT_KINDS
+
     p.add_argument("--fault", action="append", default=[], metavar="KIND@NODE/GPU:START[+DUR]",
-                   help="inject a fault (repeatable), e.g. thermal_runaway@node-1/3:20+60")
+                   help="inject a fault (repeatable), START and DUR in ticks, e.g. thermal_runaway@node-1/3:20+60; "
+                        f"kinds: {', '.join(FAULT_KINDS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics-topic", default=None)
     p.add_argument("--events-topic", default=None)
@@ -55,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be positive")
     try:
         faults = [Fault.parse(f) for f in args.fault]
+        for spec, fault in zip(args.fault, faults):
+            if fault.start >= args.ticks:
+                raise ValueError(f"fault {spec} starts at tick {fault.start}, but the run ends after tick "
+                                 f"{args.ticks - 1}: raise --ticks or start the fault earlier")
         plan = SimulationPlan(nodes=args.simulate, gpus=args.gpus, ticks=args.ticks, interval=args.interval,
                               realtime=args.realtime, seed=args.seed, faults=faults,
                               metrics_topic=args.metrics_topic or settings.topic(METRICS.name),

@@ -1,0 +1,25 @@
+"""``gpuwatch agent --simulate`` says what it can inject and refuses a fault it would never inject."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.simulator import FAULT_KINDS
+from pipelines.cli import main
+
+
+def test_help_lists_every_fault_kind(capsys):
+    with pytest.raises(SystemExit):
+        main(["agent", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for kind in FAULT_KINDS:
+        assert kind in text
+
+
+def test_a_fault_after_the_last_tick_is_refused_before_anything_runs(capsys):
+    code = main(["agent", "--simulate", "1", "--gpus", "2", "--ticks", "30", "--bootstrap", "127.0.0.1:1",
+                 "--fault", "thermal_runaway@node-0/1:30+10"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "starts at tick 30" in err and "--ticks" in err
+    assert len(err.strip().splitlines()) == 1
