@@ -16,10 +16,10 @@ from typing import Any, Awaitable, Callable
 import orjson
 
 from pipelines import telemetry
-from pipelines.commit import AckLedger
+from pipelines.commit import AckLedger, flush_then_ack
 from pipelines.decide import Condition, IncidentBook
 from pipelines.settings import PipelineSettings
-from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
 from pipelines.transforms.aggregate import TumblingWindows
 from pipelines.transforms.rules import RuleSet
@@ -52,6 +52,9 @@ class PipelineContext:
     gpu_models: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Finds the log templates that explain a firing alert (pipelines.logs.LogExplainer)
     explainer: Any = None
+    #: True while a processor waits for the sink to drain below its bound (consumption paused)
+    paused: bool = False
+    _late_counted: int = 0
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
@@ -131,23 +134,35 @@ class PipelineContext:
         return ev.model_copy(update=update) if update else ev
 
     # -- flushing ------------------------------------------------------------------------------
-    async def flush(self) -> int:
-        """Store what is buffered, then ack what that made durable (flush before commit)."""
+    async def flush(self) -> FlushResult:
+        """Store what is buffered, then ack what that made durable (flush before commit).
+
+        Never raises for a failing store and never waits on one: the rows stay in
+        the sink, their offsets unacked, and the next flush retries after a backoff.
+        """
         closed = self.windows.close_idle()
         if closed:
             self.sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
-        # Snapshot what is buffered *and* which windows are open now: a window that closes while
-        # the insert runs has its features in the next batch, so its offsets must wait for that one.
-        mark = self.ledger.mark()
-        floors = {tp: self.windows.floor(tp[1]) if tp[0] == self.metrics_topic else None for tp in mark}
-        written = await self.sink.flush()
-        await self.ledger.release(mark, lambda topic, partition: floors.get((topic, partition)))
-        telemetry.BUFFERED_ROWS.set(self.sink.buffered_rows())
-        telemetry.INSERT_ERRORS.set(self.sink.stats.insert_errors)
-        telemetry.LATE_SAMPLES.set(self.windows.late_samples)
-        return written
+        metrics_topic = self.metrics_topic
+        result = await flush_then_ack(self.sink, self.ledger, lambda topic, partition: (
+            self.windows.floor(partition) if topic == metrics_topic else None))
+        late = self.windows.late_samples
+        if late > self._late_counted:
+            telemetry.LATE_SAMPLES.inc(late - self._late_counted)
+            self._late_counted = late
+        return result
 
     async def backpressure(self) -> None:
-        """Hold the processor while the sink is over its bound (the store is slow or down)."""
-        while self.sink.overloaded():
-            await self.flush()
+        """Hold the processor while the sink is over its bound (the store is slow or down).
+
+        Consumption pauses here; /healthz says so. Detection of what was already
+        consumed is done; it resumes with consumption once the store catches up.
+        """
+        self.paused = True
+        try:
+            while self.sink.overloaded():
+                await self.flush()
+                if self.sink.overloaded():
+                    await asyncio.sleep(max(0.05, min(self.sink.retry_in(), 1.0)))
+        finally:
+            self.paused = False
