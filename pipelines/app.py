@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import time
-import zlib
 from typing import Any
 
 import faust
 
-from pipelines import web
+from pipelines import health, web
+from pipelines.checkpoints import Checkpoints, thaw
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
@@ -39,6 +38,7 @@ from pipelines.processors.heartbeats import HeartbeatsProcessor
 from pipelines.processors.job_peers import JobPeersProcessor, encode_summary
 from pipelines.processors.history import HistoryProcessor
 from pipelines.processors.logs import LogsProcessor
+from pipelines.processors.loop import processor_loop
 from pipelines.processors.metrics import MetricsProcessor
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
@@ -49,14 +49,6 @@ from pipelines.transforms.rules import RuleSet
 from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
 log = logging.getLogger("gpuwatch.pipeline")
-
-
-def _freeze(obj: Any) -> bytes:
-    return zlib.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), 1)
-
-
-def _thaw(raw: bytes | None) -> Any:
-    return pickle.loads(zlib.decompress(raw)) if raw else None
 
 
 def create_app(settings: PipelineSettings) -> faust.App:
@@ -94,7 +86,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         return await dlq_t.send(key=key, value=value)
 
     sink = ClickHouseSink(store, max_rows=settings.flush_max_rows, max_age_s=settings.flush_interval_s,
-                          max_buffered_rows=settings.max_buffered_rows)
+                          max_buffered_rows=settings.max_buffered_rows, retry_max_s=settings.insert_retry_max_s)
     sink.register(TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen")))
     ctx = PipelineContext(
         settings=settings, sink=sink,
@@ -104,13 +96,16 @@ def create_app(settings: PipelineSettings) -> faust.App:
         ledger=AckLedger(_ack), send_alert=send_alert, send_dead_letter=send_dead_letter,
         metrics_topic=metrics_t.get_topic_name(), explainer=LogExplainer(store),
     )
+    sink.on_rejected = ctx.dead_letter_row
+    ctx.health = lambda: health.report(ctx, settings.max_consumer_lag,
+                                       lambda: health.consumer_lag(app.consumer, ctx.read_offsets))
     detection = DetectionConfig.from_yaml(settings.detection_file) if settings.detection_file else DetectionConfig.default()
 
     def restore_book(node: str) -> IncidentBook | None:
-        return _thaw(incidents.get(node))
+        return thaw(incidents.get(node))
 
     def detectors_for(node: str) -> Any:
-        return _thaw(detector_state.get(node)) or new_node_detectors(detection, node)
+        return thaw(detector_state.get(node)) or new_node_detectors(detection, node)
 
     miner = LogProcessor(settings.home / "logminer", worker=settings.app_id)
     absence = NodeAbsence(detection)
@@ -131,7 +126,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
-            _processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
+            processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
@@ -184,50 +179,3 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
 async def _ack(event: Any) -> None:
     event.ack()
-
-
-class Checkpoints:
-    """Writes changed incident books and, every ``interval_s``, detector state to their tables.
-
-    A Faust table write lands on the changelog partition of the event being
-    processed, so only state of nodes living on that partition is written.
-    """
-
-    def __init__(self, incidents: Any, detectors: Any, metrics: MetricsProcessor, ctx: PipelineContext,
-                 interval_s: float) -> None:
-        self.incidents, self.detectors, self.metrics, self.ctx = incidents, detectors, metrics, ctx
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-
-    def write(self, partition: int) -> None:
-        ctx = self.ctx
-        for node in [n for n in ctx.dirty_books if ctx.node_partition.get(n) == partition]:
-            self.incidents[node] = _freeze(ctx.books[node])
-            ctx.dirty_books.discard(node)
-        node = self.metrics.last_node
-        if node is None or ctx.node_partition.get(node) != partition:
-            return
-        now = time.monotonic()
-        if now - self._last.get(node, 0.0) >= self.interval_s and node in self.metrics.detectors:
-            self.detectors[node] = _freeze(self.metrics.detectors[node])
-            self._last[node] = now
-
-
-def _processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Checkpoints | None):
-    async def loop(stream: faust.StreamT) -> None:
-        async for event in stream.noack().events():
-            msg = event.message
-            try:
-                await processor.handle(msg.topic, msg.partition, msg.offset, event.key, event.value)
-            except Exception as e:  # never let one message kill the processor
-                log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                await ctx.dead_letter(msg.topic, msg.partition, msg.offset, event.key, event.value,
-                                      f"processing error: {type(e).__name__}: {e}", stage="process")
-            if checkpoints is not None:
-                checkpoints.write(msg.partition)
-            ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
-            if ctx.sink.due():
-                await ctx.flush()
-            if ctx.sink.overloaded():
-                await ctx.backpressure()
-    return loop

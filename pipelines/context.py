@@ -54,18 +54,30 @@ class PipelineContext:
     explainer: Any = None
     #: True while a processor waits for the sink to drain below its bound (consumption paused)
     paused: bool = False
+    #: (topic, partition) -> offset of the last message read (for consumer lag)
+    read_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: Judges the worker's health now (pipelines.health.report, bound by app.py)
+    health: Callable[[], Any] | None = None
     _late_counted: int = 0
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
-                          stage: str = "validate") -> None:
+                          stage: str = "validate", count: int = 1) -> None:
+        """Send a refused message (or the part of it ``reason`` names) to the dead-letter topic.
+
+        ``count`` is how many records the letter stands for (records refused inside one message)."""
         raw_bytes = raw if isinstance(raw, (bytes, bytearray)) else (b"" if raw is None else str(raw).encode())
         key_s = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else str(key or "")
         letter = DeadLetter(ts=time.time(), topic=topic, partition=partition, offset=offset, key=key_s[:256],
                             reason=reason[:4096], stage=stage, payload_b64=DeadLetter.encode_payload(bytes(raw_bytes)),
                             payload_bytes=len(raw_bytes))
         await self.send_dead_letter(f"{topic}:{partition}".encode(), encode(letter))
-        telemetry.DEAD_LETTERED.labels(topic, stage).inc()
+        telemetry.DEAD_LETTERED.labels(topic, stage).inc(count)
+
+    async def dead_letter_row(self, table: str, row: Any, reason: str) -> None:
+        """A row the store refused for its content (the sink's ``on_rejected``): kept, with the reason."""
+        await self.dead_letter(f"clickhouse:{table}", -1, -1, table, orjson.dumps(row, default=repr),
+                               f"row refused by ClickHouse table {table}: {reason}", stage="store")
 
     # -- decisions -----------------------------------------------------------------------------
     def book(self, node: str, restore: Callable[[str], IncidentBook | None] | None = None) -> IncidentBook:

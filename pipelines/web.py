@@ -4,7 +4,9 @@
   pipeline owns a chDB path no other process may open it, so this is how
   ``gpuwatch query`` reaches the data then.
 * ``GET /metrics``: Prometheus metrics (received, dead-lettered, written...).
-* ``GET /healthz``: liveness plus the sink's state, as JSON.
+* ``GET /healthz``: 200 when the worker is doing its job, 503 with the reasons
+  when it is not (inserts failing, sink over its bound, consumer lag over its
+  limit; :mod:`pipelines.health`). Both read the same gauges.
 """
 
 from __future__ import annotations
@@ -64,9 +66,12 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
+        if ctx.health is not None:
+            ctx.health()  # refresh the gauges /healthz judges by
         return web.bytes(generate_latest(telemetry.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
-        return web.json({"status": "ok", "sink": ctx.sink.snapshot(), "unacked_events": ctx.ledger.pending(),
-                         "open_series": ctx.windows.open_series(), "late_samples": ctx.windows.late_samples})
+        health = ctx.health()
+        return web.json({**health.as_json(), "sink": ctx.sink.snapshot(), "open_series": ctx.windows.open_series(),
+                         "late_samples": ctx.windows.late_samples}, status=200 if health.ok else 503)

@@ -61,6 +61,10 @@ class LogOutput:
     observations: list[Observation] = field(default_factory=list)
     #: Lines the rate limiter refused (counted, pattern-checked, not stored).
     dropped: int = 0
+    #: Lines that failed and were skipped (counted in ``counters["errors"]``).
+    line_errors: int = 0
+    #: Why the whole batch failed, if it did: the caller dead-letters the message with this reason.
+    failed: str = ""
 
     @property
     def conditions(self) -> list[Condition]:
@@ -98,8 +102,9 @@ class LogProcessor:
         out = LogOutput()
         try:
             self._process(batch, partition, offset, out)
-        except Exception:  # the last line of defence: never let one batch kill the worker
+        except Exception as e:  # the last line of defence: never let one batch kill the worker
             self.counters["errors"] += 1
+            out.failed = f"log batch failed: {type(e).__name__}: {e}"[:1000]
             self._log_error("log batch from %s failed; its lines are counted as errors", batch.node)
         self.miner.checkpoint()
         return out
@@ -174,6 +179,7 @@ class LogProcessor:
                 rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset))
             except Exception:
                 counters["errors"] += 1
+                out.line_errors += 1
                 self._log_error("log line from %s failed; counted and skipped", node)
         if allowed < len(records):
             self._refused(node, records[allowed:], partition, offset, templates, out)
