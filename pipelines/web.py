@@ -6,7 +6,9 @@
 * ``GET /metrics``: Prometheus metrics (received, dead-lettered, written...).
 * ``GET /healthz``: 200 when the worker is doing its job, 503 with the reasons
   when it is not (inserts failing, sink over its bound, consumer lag over its
-  limit; :mod:`pipelines.health`). Both read the same gauges.
+  limit; :mod:`pipelines.health`). Both read the same gauges. A readiness check.
+* ``GET /livez``: 200 while the process serves requests. A liveness check: a
+  store outage makes the worker unready, and restarting it would not help.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
         if ctx.health is not None:
             ctx.health()  # refresh the gauges /healthz judges by
         return web.bytes(generate_latest(telemetry.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/livez")
+    async def livez(web: View, request: Request) -> Response:
+        return web.json({"status": "alive"})
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
