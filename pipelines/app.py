@@ -143,11 +143,9 @@ def create_app(settings: PipelineSettings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **_: Any) -> None:
         await ctx.flush()
-        ctx.sink.forget_partitions([tp.partition for tp in revoked if tp.topic == ctx.metrics_topic])
-        ctx.ledger.drop_partitions({(tp.topic, tp.partition) for tp in revoked})
+        ctx.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
         for tp in revoked:
             if tp.topic == ctx.metrics_topic:
-                ctx.windows.forget_partition(tp.partition)
                 metrics_p.forget_partition(tp.partition)
 
     owner = ChdbOwner(chdb_path(settings.dsn())) if is_chdb(settings.dsn()) and chdb_path(settings.dsn()) else None

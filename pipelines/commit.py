@@ -35,7 +35,8 @@ class AckLedger:
         if q is None:
             q = self._pending[tp] = deque()
         q.append((offset, event))
-        self._added_upto[tp] = offset
+        # a redelivered event (see pipelines/processors/loop.py) may come after higher offsets
+        self._added_upto[tp] = max(offset, self._added_upto.get(tp, offset))
 
     def mark(self) -> dict[tuple[str, int], int]:
         """Snapshot of what the sink holds now; pass it to :meth:`release` once flushed."""

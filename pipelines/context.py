@@ -164,6 +164,15 @@ class PipelineContext:
             self._late_counted = late
         return result
 
+    def forget_partitions(self, revoked: set[tuple[str, int]]) -> None:
+        """Drop what this worker kept for partitions it no longer owns; their next owner rebuilds it."""
+        self.sink.forget_partitions([p for t, p in revoked if t == self.metrics_topic])
+        self.ledger.drop_partitions(revoked)
+        for tp in revoked:
+            self.read_offsets.pop(tp, None)
+            if tp[0] == self.metrics_topic:
+                self.windows.forget_partition(tp[1])
+
     async def backpressure(self) -> None:
         """Hold the processor while the sink is over its bound (the store is slow or down).
 

@@ -18,6 +18,9 @@ DEAD_LETTERED = Counter("gpuwatch_messages_dead_lettered_total", "Messages refus
 SAMPLES = Counter("gpuwatch_samples_received_total", "Metric samples in valid batches", registry=REGISTRY)
 REPLAYED = Counter("gpuwatch_messages_replayed_total",
                    "Messages re-read after a restart whose rows were already stored", ["topic"], registry=REGISTRY)
+REDELIVERED = Counter("gpuwatch_messages_redelivered_total",
+                      "Messages the consumer handed over again in the same run; skipped, not handled twice",
+                      ["topic"], registry=REGISTRY)
 ROWS_WRITTEN = Counter("gpuwatch_rows_written_total", "Rows stored in ClickHouse", ["table"], registry=REGISTRY)
 ROWS_DROPPED = Counter("gpuwatch_rows_dropped_total",
                        "Rows not stored, by reason (rejected: the store refused the row; it went to the dead-letter topic)",

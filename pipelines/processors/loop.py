@@ -5,6 +5,15 @@ reason), checkpoint per-node state, hand the event to the ack ledger, and flush
 when the sink is due. Acking is never done here: :func:`pipelines.commit.flush_then_ack`
 acks an event only once every row derived from it is stored.
 
+A message at or below the last offset this worker handled on its partition
+is a *redelivery*: Faust seeks a partition back to its committed offset in some
+cases (table recovery, a rebalance that keeps the partition) and hands over
+again what was already handled. It is not handled twice (its samples would be
+counted twice in their windows, issue 9 finding 5); its event is held for the
+ledger like any other, so the offset is still acked once its rows are stored.
+The positions are forgotten when a partition is revoked, so a partition that
+comes back is read again from its commit.
+
 A store that cannot answer a processor's question (where to resume a replayed
 partition) is not the message's fault: the message is retried after a pause
 instead of being dead-lettered, so consumption of that stream waits for the store.
@@ -54,10 +63,15 @@ def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None
     async def loop(stream: faust.StreamT) -> None:
         async for event in stream.noack().events():
             msg = event.message
-            ctx.read_offsets[(msg.topic, msg.partition)] = msg.offset
-            await handle_one(ctx, processor, msg, event.key, event.value)
-            if checkpoints is not None:
-                checkpoints.write(msg.partition)
+            tp = (msg.topic, msg.partition)
+            last = ctx.read_offsets.get(tp)
+            if last is not None and msg.offset <= last:
+                telemetry.REDELIVERED.labels(msg.topic).inc()
+            else:
+                ctx.read_offsets[tp] = msg.offset
+                await handle_one(ctx, processor, msg, event.key, event.value)
+                if checkpoints is not None:
+                    checkpoints.write(msg.partition)
             ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
             try:
                 if ctx.sink.due():
