@@ -143,10 +143,11 @@ def create_app(settings: PipelineSettings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **_: Any) -> None:
         await ctx.flush()
-        ctx.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
         for tp in revoked:
             if tp.topic == ctx.metrics_topic:
                 metrics_p.forget_partition(tp.partition)
+        for node in ctx.forget_partitions({(tp.topic, tp.partition) for tp in revoked}):
+            absence.forget(node)
 
     owner = ChdbOwner(chdb_path(settings.dsn())) if is_chdb(settings.dsn()) and chdb_path(settings.dsn()) else None
 

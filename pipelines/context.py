@@ -164,14 +164,29 @@ class PipelineContext:
             self._late_counted = late
         return result
 
-    def forget_partitions(self, revoked: set[tuple[str, int]]) -> None:
-        """Drop what this worker kept for partitions it no longer owns; their next owner rebuilds it."""
-        self.sink.forget_partitions([p for t, p in revoked if t == self.metrics_topic])
+    def forget_partitions(self, revoked: set[tuple[str, int]]) -> list[str]:
+        """Drop what this worker kept for partitions it no longer owns; their next owner rebuilds it.
+
+        Node-keyed topics share partition numbers (same key, same partition
+        count), so a revoked metrics partition takes its nodes' incident books,
+        rule history and node->partition entries with it; the next owner
+        restores books from the ``incidents`` changelog. Returns those nodes,
+        for the state app.py holds elsewhere (detectors, absence).
+        """
+        node_partitions = {p for t, p in revoked if t == self.metrics_topic}
+        self.sink.forget_partitions(sorted(node_partitions))
         self.ledger.drop_partitions(revoked)
         for tp in revoked:
             self.read_offsets.pop(tp, None)
-            if tp[0] == self.metrics_topic:
-                self.windows.forget_partition(tp[1])
+        for p in node_partitions:
+            self.windows.forget_partition(p)
+        nodes = [n for n, p in self.node_partition.items() if p in node_partitions]
+        for node in nodes:
+            self.books.pop(node, None)
+            self.dirty_books.discard(node)
+            self.rules.forget_node(node)
+            del self.node_partition[node]
+        return nodes
 
     async def backpressure(self) -> None:
         """Hold the processor while the sink is over its bound (the store is slow or down).

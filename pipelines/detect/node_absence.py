@@ -42,6 +42,11 @@ class NodeAbsence:
         if self._det is not None:
             self._det.learn_one({node: 1.0}, ts)
 
+    def forget(self, node: str) -> None:
+        """Stop watching ``node``: its partition moved to another worker, which watches it now."""
+        if self._det is not None:
+            self._det.forget(node)
+
     def now(self) -> float:
         """The latest event time seen from any node."""
         return self._det._now if self._det is not None else 0.0

@@ -23,6 +23,7 @@ class HeartbeatsProcessor:
         except SchemaError as e:
             await self.ctx.dead_letter(topic, partition, offset, key, value, str(e))
             return
+        self.ctx.node_partition[hb.node] = partition
         self.ctx.sink.add(HEARTBEATS.name, [(hb.ts, hb.node, hb.agent_version, len(hb.gpus),
                                              {k: int(v) for k, v in hb.collectors.items()})])
         for gpu in hb.gpus:

@@ -82,3 +82,38 @@ def test_a_message_delivered_twice_is_counted_once_in_its_window(store):
 
 async def _ack(event) -> None:
     event.ack()
+
+
+def test_a_revoked_partition_takes_its_nodes_state_with_it(store):
+    """After a rebalance the old owner neither judges nor pages nodes it no longer reads (finding 8)."""
+    from pipelines.decide import Condition
+    from pipelines.detect.node_absence import NodeAbsence
+
+    sink = ClickHouseSink(store, max_age_s=3600)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
+                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    absence = NodeAbsence()
+    now = time.time()
+    for node, partition in (("kept", 0), ("moved", 1)):
+        ctx.node_partition[node] = partition
+        ctx.windows.add(node, now, [(0, "GPU-0", "gpu_temp_c", 50.0)], partition=partition, offset=7)
+        asyncio.run(ctx.decide(node, now, [Condition("GpuHot", {"node": node}, ts=now, node=node)], "metrics"))
+        absence.heartbeat(node, now, interval_s=1.0)
+        ctx.read_offsets[(TOPIC, partition)] = 7
+    assert set(ctx.books) == {"kept", "moved"}
+
+    for node in ctx.forget_partitions({(TOPIC, 1), ("gpuwatch.heartbeats.v1", 1)}):
+        absence.forget(node)
+
+    assert set(ctx.books) == {"kept"} and set(ctx.node_partition) == {"kept"}
+    assert ctx.windows.floor(1) is None and ctx.windows.floor(0) == 7
+    assert (TOPIC, 1) not in ctx.read_offsets and (TOPIC, 0) in ctx.read_offsets
+    # the moved node goes quiet here (its heartbeats now go to another worker): nobody pages it here
+    absence.heartbeat("kept", now + 120, interval_s=1.0)
+    assert [c.labels["node"] for c in absence.check(now + 120).conditions] == []
