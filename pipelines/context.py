@@ -52,9 +52,7 @@ class PipelineContext:
     gpu_models: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Finds the log templates that explain a firing alert (pipelines.logs.LogExplainer)
     explainer: Any = None
-    #: True while a processor waits for the sink to drain below its bound (consumption paused)
-    paused: bool = False
-    #: (topic, partition) -> offset of the last message read (for consumer lag)
+    #: (topic, partition) -> offset of the last message handled (skips redeliveries; consumer lag)
     read_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: Judges the worker's health now (pipelines.health.report, bound by app.py)
     health: Callable[[], Any] | None = None
@@ -194,11 +192,7 @@ class PipelineContext:
         Consumption pauses here; /healthz says so. Detection of what was already
         consumed is done; it resumes with consumption once the store catches up.
         """
-        self.paused = True
-        try:
-            while self.sink.overloaded():
-                await self.flush()
-                if self.sink.overloaded():
-                    await asyncio.sleep(max(0.05, min(self.sink.retry_in(), 1.0)))
-        finally:
-            self.paused = False
+        while self.sink.overloaded():
+            await self.flush()
+            if self.sink.overloaded():
+                await asyncio.sleep(max(0.05, min(self.sink.retry_in(), 1.0)))

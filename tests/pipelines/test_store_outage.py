@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from agents.publisher import KafkaPublisher
 from agents.simulator import Fault, SimulatedCluster
@@ -31,6 +31,16 @@ def _alerts(bootstrap: str, topic: str):
         seen.extend(orjson.loads(m.value()) for m in c.consume(500, 0.5) if not m.error())
         return seen
     return c, poll
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> list[int]:
+    """The group's committed offset per partition of ``topic`` (negative: nothing committed)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        return [tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(METRICS.partitions)],
+                                                timeout=10)]
+    finally:
+        c.close()
 
 
 def test_detection_goes_on_while_inserts_fail_and_rows_are_stored_once_when_the_store_returns(stack, bootstrap,
@@ -66,6 +76,9 @@ def test_detection_goes_on_while_inserts_fail_and_rows_are_stored_once_when_the_
         consumer.close()
     assert firing
     assert stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") == 0
+    # no offset is committed ahead of storage: nothing is stored, so nothing is committed
+    group, metrics_topic = f"{stack.prefix}-pipeline", stack.topic(METRICS.name)
+    assert all(offset < 0 for offset in _committed(bootstrap, group, metrics_topic))
 
     # and the worker says it is not healthy, and why; /metrics shows the same numbers
     r = wait_for(lambda: (r := httpx.get(health, timeout=10)).status_code == 503 and r, 30, what="/healthz 503")
@@ -80,6 +93,8 @@ def test_detection_goes_on_while_inserts_fail_and_rows_are_stored_once_when_the_
     down.unlink()
     wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") >= n, 60, what=f"{n} rows")
     wait_for(lambda: httpx.get(health, timeout=10).status_code == 200, 30, what="/healthz 200 again")
+    wait_for(lambda: sum(max(0, o) for o in _committed(bootstrap, group, metrics_topic)) > 0, 30,
+             what="offsets committed once their rows are stored")
     time.sleep(2)
     row = stack.query("SELECT count() AS rows, uniqExact(node, gpu, metric, ts) AS points FROM gpuwatch.metrics_raw")[0]
     assert row == {"rows": n, "points": n}
