@@ -24,7 +24,7 @@ from typing import Any
 import faust
 
 from pipelines import health, web
-from pipelines.checkpoints import Checkpoints, thaw
+from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, thaw
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
@@ -78,6 +78,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
     incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
     detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    absence_state = app.Table("absence", partitions=METRICS.partitions, key_type=str, value_type=bytes)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
         return await alerts_t.send(key=key, value=value)
@@ -109,6 +110,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
     miner = LogProcessor(settings.home / "logminer", worker=settings.app_id)
     absence = NodeAbsence(detection)
+    absence_checkpoints = AbsenceCheckpoints(absence_state, absence)
     async def send_job_summary(summary: Any) -> None:
         await job_summaries_t.send(key=summary.job.encode(), value=encode_summary(summary))
 
@@ -119,7 +121,8 @@ def create_app(settings: PipelineSettings) -> faust.App:
         metrics_t: metrics_p,
         events_t: events_p,
         logs_t: LogsProcessor(ctx, miner, events_p, restore_book=restore_book),
-        heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb: absence.heartbeat(hb.node, hb.ts, hb.interval_s)),
+        heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb, partition: absence_checkpoints.heartbeat(
+            hb.node, hb.ts, hb.interval_s, partition)),
         history_t: HistoryProcessor(ctx),
         job_summaries_t: JobPeersProcessor(ctx, detection),
     }
@@ -138,7 +141,12 @@ def create_app(settings: PipelineSettings) -> faust.App:
         now = max(absence.now(), time.time() - settings.absence_lateness_s)
         found = absence.check(now)
         for node in absence.nodes():
-            await ctx.decide(node, now, [c for c in found.conditions if c.node == node], "absence")
+            await ctx.decide(node, now, [c for c in found.conditions if c.node == node], "absence", restore_book)
+
+    @app.on_rebalance_complete.connect
+    async def on_assigned(sender: Any, **_: Any) -> None:  # tables are recovered by now
+        absence_checkpoints.restore({tp.partition for tp in app.consumer.assignment()
+                                     if tp.topic == heartbeats_t.get_topic_name()}, time.time())
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **_: Any) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import pickle
 import time
 import zlib
-from typing import Any
+from typing import Any, Iterable
+
+import orjson
 
 from pipelines.context import PipelineContext
+from pipelines.detect.node_absence import NodeAbsence
 from pipelines.processors.metrics import MetricsProcessor
 
 
@@ -50,3 +53,44 @@ class Checkpoints:
         if now - self._last.get(node, 0.0) >= self.interval_s and node in self.metrics.detectors:
             self.detectors[node] = freeze(self.metrics.detectors[node])
             self._last[node] = now
+
+
+class AbsenceCheckpoints:
+    """Node absence state (last heartbeat, usual interval) in a changelog-backed table, per node.
+
+    Written on every heartbeat, inside the heartbeat's event, so the entry lands
+    on the node's partition. After a restart or an assignment, :meth:`restore`
+    watches the nodes of the assigned partitions again, so a node that went
+    silent just before is still paged; entries of partitions this worker does
+    not own are ignored (the in-memory table may still hold them after a revocation). Values are compact and versioned:
+    ``[1, last_seen, interval_s, partition]``.
+    """
+
+    VERSION = 1
+
+    def __init__(self, table: Any, absence: NodeAbsence, forget_after_s: float = 6 * 3600.0) -> None:
+        self.table, self.absence = table, absence
+        self.forget_after_s = forget_after_s
+
+    def heartbeat(self, node: str, ts: float, interval_s: float, partition: int) -> None:
+        self.absence.heartbeat(node, ts, interval_s)
+        state = self.absence.state(node)
+        if state is not None:
+            self.table[node] = orjson.dumps([self.VERSION, state[0], state[1], partition])
+
+    def restore(self, owned_partitions: Iterable[int], now: float) -> list[str]:
+        """Watch every checkpointed node of ``owned_partitions`` not watched yet; returns them."""
+        owned = set(owned_partitions)
+        watched = set(self.absence.nodes())
+        restored = []
+        for node, raw in list(self.table.items()):
+            try:
+                version, last_seen, interval_s, partition = orjson.loads(raw)
+            except (ValueError, TypeError):
+                continue  # an entry of another version or a damaged one: the node's next heartbeat rebuilds it
+            if (version != self.VERSION or partition not in owned or node in watched
+                    or now - last_seen > self.forget_after_s):
+                continue
+            self.absence.restore(node, float(last_seen), float(interval_s))
+            restored.append(node)
+        return restored

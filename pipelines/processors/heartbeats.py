@@ -13,6 +13,7 @@ from schemas.events import Heartbeat
 
 class HeartbeatsProcessor:
     def __init__(self, ctx: PipelineContext, on_heartbeat=None) -> None:
+        """``on_heartbeat(hb, partition)`` is called for every valid heartbeat (absence tracking)."""
         self.ctx = ctx
         self.on_heartbeat = on_heartbeat
 
@@ -30,4 +31,4 @@ class HeartbeatsProcessor:
             if gpu.name:
                 self.ctx.gpu_models[(hb.node, gpu.index)] = gpu.name
         if self.on_heartbeat is not None:
-            self.on_heartbeat(hb)
+            self.on_heartbeat(hb, partition)

@@ -117,3 +117,21 @@ def test_a_revoked_partition_takes_its_nodes_state_with_it(store):
     # the moved node goes quiet here (its heartbeats now go to another worker): nobody pages it here
     absence.heartbeat("kept", now + 120, interval_s=1.0)
     assert [c.labels["node"] for c in absence.check(now + 120).conditions] == []
+
+
+def test_absence_state_is_checkpointed_and_restored_for_the_partitions_a_worker_owns():
+    """A node that went silent just before a restart (or a move) is still paged by its new owner."""
+    from pipelines.checkpoints import AbsenceCheckpoints
+    from pipelines.detect.node_absence import NodeAbsence
+
+    table: dict = {}  # stands in for the changelog-backed Faust table
+    now = time.time()
+    before = AbsenceCheckpoints(table, NodeAbsence())
+    for t in range(0, 30, 5):
+        before.heartbeat("silent", now - 100 + t, 5.0, partition=1)  # last heard 75 s ago
+        before.heartbeat("elsewhere", now - 100 + t, 5.0, partition=2)
+    assert set(table) == {"silent", "elsewhere"}
+
+    after = NodeAbsence()  # the restarted worker, owning partition 1 only
+    assert AbsenceCheckpoints(table, after).restore({1}, now) == ["silent"]
+    assert [c.labels["node"] for c in after.check(now).conditions] == ["silent"]
