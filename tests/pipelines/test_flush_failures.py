@@ -30,13 +30,18 @@ class FlakyStore:
         self.fail_at: int | None = None
         self.down = False
         self.calls = 0
+        #: store the next insert, then fail as if the answer was lost on the way back
+        self.lose_answer = False
 
     def insert(self, table, rows, columns, dedup_token=None):
         self.calls += 1
         if self.down or (self.fail_at is not None and self.calls >= self.fail_at):
             self.down = True
             raise OperationalError("injected: connection reset by peer")
-        return self._store.insert(table, rows, columns, dedup_token)
+        self._store.insert(table, rows, columns, dedup_token)
+        if self.lose_answer:
+            self.lose_answer = False
+            raise OperationalError("injected: read timed out (the insert landed)")
 
     def recover(self) -> None:
         self.down, self.fail_at = False, None
@@ -175,3 +180,19 @@ def test_failing_inserts_are_counted_in_a_prometheus_counter(store):
     w.consume(0)
     w.flush()
     assert errors() == before + 1
+
+
+def test_an_insert_that_landed_but_whose_answer_was_lost_is_not_stored_twice(store):
+    """A batch is retried as it was (same rows, same token), so the store drops the second copy."""
+    w = Worker(store)
+    for off in range(10):
+        w.consume(off)
+    w.flaky.lose_answer = True  # the first table's insert lands, then the connection drops
+    w.flush()
+    assert w.acked == []
+    time.sleep(0.1)
+    w.flaky.lose_answer = False
+    w.flush()
+    assert count(store) == 10 and count(store, "anomaly_scores") == 10
+    assert w.acked == list(range(10))
+
