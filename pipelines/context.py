@@ -74,7 +74,11 @@ class PipelineContext:
 
     async def dead_letter_row(self, table: str, row: Any, reason: str) -> None:
         """A row the store refused for its content (the sink's ``on_rejected``): kept, with the reason."""
-        await self.dead_letter(f"clickhouse:{table}", -1, -1, table, orjson.dumps(row, default=repr),
+        try:
+            payload = orjson.dumps(row, default=repr)
+        except TypeError:  # e.g. an integer over 64 bits
+            payload = repr(row).encode()
+        await self.dead_letter(f"clickhouse:{table}", -1, -1, table, payload,
                                f"row refused by ClickHouse table {table}: {reason}", stage="store")
 
     # -- decisions -----------------------------------------------------------------------------

@@ -308,9 +308,12 @@ class ClickHouseSink:
         telemetry.ROWS_DROPPED.labels(table, "rejected").inc()
         log.error("row for %s rejected (%s): %r", table, reason, row)
         if self.on_rejected is not None:
-            res = self.on_rejected(table, row, reason)
-            if inspect.isawaitable(res):
-                await res
+            try:
+                res = self.on_rejected(table, row, reason)
+                if inspect.isawaitable(res):
+                    await res
+            except Exception:  # the row is counted as dropped either way; never wedge the batch on it
+                log.exception("could not dead-letter a row refused by %s", table)
 
     def _failed(self, table: str, error: BaseException) -> None:
         self.stats.insert_errors += 1
