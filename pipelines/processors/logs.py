@@ -51,6 +51,8 @@ class LogsProcessor:
             return
         if out.line_errors:
             telemetry.ROWS_DROPPED.labels(LOGS.name, "line_error").inc(out.line_errors)
+        if out.dropped:  # over the node's rate: counted, critical lines still raise events, one summary row stored
+            telemetry.ROWS_DROPPED.labels(LOGS.name, "rate_limited").inc(out.dropped)
         ctx.sink.add(LOGS.name, out.log_rows, partition=partition, offset=offset)
         ctx.sink.add(TEMPLATE_TABLE, out.template_rows, partition=partition, offset=offset)
         for ev in out.events:
