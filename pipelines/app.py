@@ -24,7 +24,7 @@ from typing import Any
 import faust
 
 from pipelines import health, web
-from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, thaw
+from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, freeze, thaw
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
@@ -78,6 +78,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
     incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
     detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    job_books = app.Table("job-incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
     absence_state = app.Table("absence", partitions=METRICS.partitions, key_type=str, value_type=bytes)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
@@ -114,6 +115,11 @@ def create_app(settings: PipelineSettings) -> faust.App:
     async def send_job_summary(summary: Any) -> None:
         await job_summaries_t.send(key=summary.job.encode(), value=encode_summary(summary))
 
+    def save_job_book(job: str, book: IncidentBook) -> None:
+        job_books[job] = freeze(book)
+
+    job_peers_p = JobPeersProcessor(ctx, detection, restore_book=lambda job: thaw(job_books.get(job)),
+                                    save_book=save_job_book)
     metrics_p = MetricsProcessor(ctx, restore_book=restore_book, detectors=detectors_for,
                                  send_job_summary=send_job_summary)
     events_p = EventsProcessor(ctx, restore_book=restore_book)
@@ -124,7 +130,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb, partition: absence_checkpoints.heartbeat(
             hb.node, hb.ts, hb.interval_s, partition)),
         history_t: HistoryProcessor(ctx),
-        job_summaries_t: JobPeersProcessor(ctx, detection),
+        job_summaries_t: job_peers_p,
     }
     checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():
@@ -156,6 +162,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
                 metrics_p.forget_partition(tp.partition)
         for node in ctx.forget_partitions({(tp.topic, tp.partition) for tp in revoked}):
             absence.forget(node)
+        job_peers_p.forget_partitions({tp.partition for tp in revoked if tp.topic == job_summaries_t.get_topic_name()})
 
     owner = ChdbOwner(chdb_path(settings.dsn())) if is_chdb(settings.dsn()) and chdb_path(settings.dsn()) else None
 

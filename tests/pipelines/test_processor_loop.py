@@ -135,3 +135,33 @@ def test_absence_state_is_checkpointed_and_restored_for_the_partitions_a_worker_
     after = NodeAbsence()  # the restarted worker, owning partition 1 only
     assert AbsenceCheckpoints(table, after).restore({1}, now) == ["silent"]
     assert [c.labels["node"] for c in after.check(now).conditions] == ["silent"]
+
+
+def test_a_jobs_incident_book_follows_its_partition():
+    """A job's open incident is restored by its next owner, and dropped by the one it left (finding 8)."""
+    from pipelines.checkpoints import freeze, thaw
+    from pipelines.decide import Condition, IncidentBook
+    from pipelines.detect.config import DetectionConfig
+    from pipelines.processors.job_peers import JobPeersProcessor
+
+    table: dict = {}
+    open_book = IncidentBook()
+    open_book.observe("node-1", 100.0, [Condition("NodeSlowerThanJob", {"job": "j1", "node": "node-1"}, ts=100.0,
+                                                  node="node-1", channel="job_peers")], channel="job_peers")
+    assert open_book.firing()
+    table["j1"] = freeze(open_book)
+
+    def summary(node: str, ts: float) -> bytes:
+        return orjson.dumps({"job": "j1", "node": node, "ts": ts, "values": {"job_tokens_per_s": 100.0}})
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=None, windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send)
+    new_owner = JobPeersProcessor(ctx, DetectionConfig.default(), restore_book=lambda job: thaw(table.get(job)),
+                                  save_book=lambda job, book: table.__setitem__(job, freeze(book)))
+    asyncio.run(new_owner.handle("job-summaries", 4, 0, b"j1", summary("node-1", 101.0)))
+    assert new_owner.jobs["j1"][1].firing() == open_book.firing()
+    new_owner.forget_partitions({4})
+    assert new_owner.jobs == {}
