@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import time
-import zlib
 from typing import Any
 
 import faust
 
-from pipelines import web
+from pipelines import health, web
+from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, freeze, thaw
 from pipelines.commit import AckLedger
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
@@ -40,6 +39,7 @@ from pipelines.processors.heartbeats import HeartbeatsProcessor
 from pipelines.processors.job_peers import JobPeersProcessor, encode_summary
 from pipelines.processors.history import HistoryProcessor
 from pipelines.processors.logs import LogsProcessor
+from pipelines.processors.loop import processor_loop
 from pipelines.processors.metrics import MetricsProcessor
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
@@ -50,14 +50,6 @@ from pipelines.transforms.rules import RuleSet
 from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
 log = logging.getLogger("gpuwatch.pipeline")
-
-
-def _freeze(obj: Any) -> bytes:
-    return zlib.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), 1)
-
-
-def _thaw(raw: bytes | None) -> Any:
-    return pickle.loads(zlib.decompress(raw)) if raw else None
 
 
 def create_app(settings: PipelineSettings) -> faust.App:
@@ -87,6 +79,8 @@ def create_app(settings: PipelineSettings) -> faust.App:
     # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
     incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
     detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    job_books = app.Table("job-incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    absence_state = app.Table("absence", partitions=METRICS.partitions, key_type=str, value_type=bytes)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
         return await alerts_t.send(key=key, value=value)
@@ -95,7 +89,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         return await dlq_t.send(key=key, value=value)
 
     sink = ClickHouseSink(store, max_rows=settings.flush_max_rows, max_age_s=settings.flush_interval_s,
-                          max_buffered_rows=settings.max_buffered_rows)
+                          max_buffered_rows=settings.max_buffered_rows, retry_max_s=settings.insert_retry_max_s)
     sink.register(TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen")))
     sink.register(TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",)))
     ctx = PipelineContext(
@@ -106,19 +100,28 @@ def create_app(settings: PipelineSettings) -> faust.App:
         ledger=AckLedger(_ack), send_alert=send_alert, send_dead_letter=send_dead_letter,
         metrics_topic=metrics_t.get_topic_name(), explainer=LogExplainer(store),
     )
+    sink.on_rejected = ctx.dead_letter_row
+    ctx.health = lambda: health.report(ctx, settings.max_consumer_lag,
+                                       lambda: health.consumer_lag(app.consumer, ctx.read_offsets))
     detection = DetectionConfig.from_yaml(settings.detection_file) if settings.detection_file else DetectionConfig.default()
 
     def restore_book(node: str) -> IncidentBook | None:
-        return _thaw(incidents.get(node))
+        return thaw(incidents.get(node))
 
     def detectors_for(node: str) -> Any:
-        return _thaw(detector_state.get(node)) or new_node_detectors(detection, node)
+        return thaw(detector_state.get(node)) or new_node_detectors(detection, node)
 
     miner = LogProcessor(settings.home / "logminer", worker=settings.app_id)
     absence = NodeAbsence(detection)
+    absence_checkpoints = AbsenceCheckpoints(absence_state, absence)
     async def send_job_summary(summary: Any) -> None:
         await job_summaries_t.send(key=summary.job.encode(), value=encode_summary(summary))
 
+    def save_job_book(job: str, book: IncidentBook) -> None:
+        job_books[job] = freeze(book)
+
+    job_peers_p = JobPeersProcessor(ctx, detection, restore_book=lambda job: thaw(job_books.get(job)),
+                                    save_book=save_job_book)
     metrics_p = MetricsProcessor(ctx, restore_book=restore_book, detectors=detectors_for,
                                  send_job_summary=send_job_summary)
     events_p = EventsProcessor(ctx, restore_book=restore_book)
@@ -126,14 +129,15 @@ def create_app(settings: PipelineSettings) -> faust.App:
         metrics_t: metrics_p,
         events_t: events_p,
         logs_t: LogsProcessor(ctx, miner, events_p, restore_book=restore_book),
-        heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb: absence.heartbeat(hb.node, hb.ts, hb.interval_s)),
+        heartbeats_t: HeartbeatsProcessor(ctx, on_heartbeat=lambda hb, partition: absence_checkpoints.heartbeat(
+            hb.node, hb.ts, hb.interval_s, partition)),
         history_t: HistoryProcessor(ctx),
-        job_summaries_t: JobPeersProcessor(ctx, detection),
+        job_summaries_t: job_peers_p,
     }
     checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
-            _processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
+            processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
@@ -145,17 +149,22 @@ def create_app(settings: PipelineSettings) -> faust.App:
         now = max(absence.now(), time.time() - settings.absence_lateness_s)
         found = absence.check(now)
         for node in absence.nodes():
-            await ctx.decide(node, now, [c for c in found.conditions if c.node == node], "absence")
+            await ctx.decide(node, now, [c for c in found.conditions if c.node == node], "absence", restore_book)
+
+    @app.on_rebalance_complete.connect
+    async def on_assigned(sender: Any, **_: Any) -> None:  # tables are recovered by now
+        absence_checkpoints.restore({tp.partition for tp in app.consumer.assignment()
+                                     if tp.topic == heartbeats_t.get_topic_name()}, time.time())
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **_: Any) -> None:
         await ctx.flush()
-        ctx.sink.forget_partitions([tp.partition for tp in revoked if tp.topic == ctx.metrics_topic])
-        ctx.ledger.drop_partitions({(tp.topic, tp.partition) for tp in revoked})
         for tp in revoked:
             if tp.topic == ctx.metrics_topic:
-                ctx.windows.forget_partition(tp.partition)
                 metrics_p.forget_partition(tp.partition)
+        for node in ctx.forget_partitions({(tp.topic, tp.partition) for tp in revoked}):
+            absence.forget(node)
+        job_peers_p.forget_partitions({tp.partition for tp in revoked if tp.topic == job_summaries_t.get_topic_name()})
 
     owner = ChdbOwner(chdb_path(settings.dsn())) if is_chdb(settings.dsn()) and chdb_path(settings.dsn()) else None
 
@@ -186,50 +195,3 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
 async def _ack(event: Any) -> None:
     event.ack()
-
-
-class Checkpoints:
-    """Writes changed incident books and, every ``interval_s``, detector state to their tables.
-
-    A Faust table write lands on the changelog partition of the event being
-    processed, so only state of nodes living on that partition is written.
-    """
-
-    def __init__(self, incidents: Any, detectors: Any, metrics: MetricsProcessor, ctx: PipelineContext,
-                 interval_s: float) -> None:
-        self.incidents, self.detectors, self.metrics, self.ctx = incidents, detectors, metrics, ctx
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-
-    def write(self, partition: int) -> None:
-        ctx = self.ctx
-        for node in [n for n in ctx.dirty_books if ctx.node_partition.get(n) == partition]:
-            self.incidents[node] = _freeze(ctx.books[node])
-            ctx.dirty_books.discard(node)
-        node = self.metrics.last_node
-        if node is None or ctx.node_partition.get(node) != partition:
-            return
-        now = time.monotonic()
-        if now - self._last.get(node, 0.0) >= self.interval_s and node in self.metrics.detectors:
-            self.detectors[node] = _freeze(self.metrics.detectors[node])
-            self._last[node] = now
-
-
-def _processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Checkpoints | None):
-    async def loop(stream: faust.StreamT) -> None:
-        async for event in stream.noack().events():
-            msg = event.message
-            try:
-                await processor.handle(msg.topic, msg.partition, msg.offset, event.key, event.value)
-            except Exception as e:  # never let one message kill the processor
-                log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                await ctx.dead_letter(msg.topic, msg.partition, msg.offset, event.key, event.value,
-                                      f"processing error: {type(e).__name__}: {e}", stage="process")
-            if checkpoints is not None:
-                checkpoints.write(msg.partition)
-            ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
-            if ctx.sink.due():
-                await ctx.flush()
-            if ctx.sink.overloaded():
-                await ctx.backpressure()
-    return loop

@@ -6,12 +6,19 @@ Processors consume with Faust's acks turned off and hand every event to the
 window still needs it to be rebuilt after a crash. Faust then commits the
 highest contiguous acked offset per partition. The order is the one
 quix-streams uses: flush sinks, then commit offsets.
+
+:func:`flush_then_ack` is the one place that rule is applied: if a flush
+leaves any row unstored, nothing is acked; the rows wait in the sink and the
+offsets stay uncommitted, so a crash meanwhile replays them from Kafka.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+if TYPE_CHECKING:
+    from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 
 
 class AckLedger:
@@ -28,7 +35,8 @@ class AckLedger:
         if q is None:
             q = self._pending[tp] = deque()
         q.append((offset, event))
-        self._added_upto[tp] = offset
+        # a redelivered event (see pipelines/processors/loop.py) may come after higher offsets
+        self._added_upto[tp] = max(offset, self._added_upto.get(tp, offset))
 
     def mark(self) -> dict[tuple[str, int], int]:
         """Snapshot of what the sink holds now; pass it to :meth:`release` once flushed."""
@@ -57,3 +65,19 @@ class AckLedger:
 
     def pending(self) -> int:
         return sum(len(q) for q in self._pending.values())
+
+
+async def flush_then_ack(sink: "ClickHouseSink", ledger: AckLedger,
+                         floor: Callable[[str, int], int | None]) -> "FlushResult":
+    """Store what the sink holds, then ack the events that made it, and only if all of it is stored.
+
+    ``floor(topic, partition)`` is the oldest offset an open window still needs
+    (None if none); it is read *before* the flush, so a window that closes while
+    the insert runs keeps its offsets until its features are stored too.
+    """
+    mark = ledger.mark()
+    floors = {tp: floor(*tp) for tp in mark}
+    result = await sink.flush()
+    if result.stored_all:
+        await ledger.release(mark, lambda topic, partition: floors.get((topic, partition)))
+    return result

@@ -16,10 +16,10 @@ from typing import Any, Awaitable, Callable
 import orjson
 
 from pipelines import telemetry
-from pipelines.commit import AckLedger
+from pipelines.commit import AckLedger, flush_then_ack
 from pipelines.decide import Condition, IncidentBook
 from pipelines.settings import PipelineSettings
-from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
 from pipelines.transforms.aggregate import TumblingWindows
 from pipelines.transforms.rules import RuleSet
@@ -52,17 +52,34 @@ class PipelineContext:
     gpu_models: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Finds the log templates that explain a firing alert (pipelines.logs.LogExplainer)
     explainer: Any = None
+    #: (topic, partition) -> offset of the last message handled (skips redeliveries; consumer lag)
+    read_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: Judges the worker's health now (pipelines.health.report, bound by app.py)
+    health: Callable[[], Any] | None = None
+    _late_counted: int = 0
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
-                          stage: str = "validate") -> None:
+                          stage: str = "validate", count: int = 1) -> None:
+        """Send a refused message (or the part of it ``reason`` names) to the dead-letter topic.
+
+        ``count`` is how many records the letter stands for (records refused inside one message)."""
         raw_bytes = raw if isinstance(raw, (bytes, bytearray)) else (b"" if raw is None else str(raw).encode())
         key_s = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else str(key or "")
         letter = DeadLetter(ts=time.time(), topic=topic, partition=partition, offset=offset, key=key_s[:256],
                             reason=reason[:4096], stage=stage, payload_b64=DeadLetter.encode_payload(bytes(raw_bytes)),
                             payload_bytes=len(raw_bytes))
         await self.send_dead_letter(f"{topic}:{partition}".encode(), encode(letter))
-        telemetry.DEAD_LETTERED.labels(topic, stage).inc()
+        telemetry.DEAD_LETTERED.labels(topic, stage).inc(count)
+
+    async def dead_letter_row(self, table: str, row: Any, reason: str) -> None:
+        """A row the store refused for its content (the sink's ``on_rejected``): kept, with the reason."""
+        try:
+            payload = orjson.dumps(row, default=repr)
+        except TypeError:  # e.g. an integer over 64 bits
+            payload = repr(row).encode()
+        await self.dead_letter(f"clickhouse:{table}", -1, -1, table, payload,
+                               f"row refused by ClickHouse table {table}: {reason}", stage="store")
 
     # -- decisions -----------------------------------------------------------------------------
     def book(self, node: str, restore: Callable[[str], IncidentBook | None] | None = None) -> IncidentBook:
@@ -131,23 +148,55 @@ class PipelineContext:
         return ev.model_copy(update=update) if update else ev
 
     # -- flushing ------------------------------------------------------------------------------
-    async def flush(self) -> int:
-        """Store what is buffered, then ack what that made durable (flush before commit)."""
+    async def flush(self) -> FlushResult:
+        """Store what is buffered, then ack what that made durable (flush before commit).
+
+        Never raises for a failing store and never waits on one: the rows stay in
+        the sink, their offsets unacked, and the next flush retries after a backoff.
+        """
         closed = self.windows.close_idle()
         if closed:
             self.sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
-        # Snapshot what is buffered *and* which windows are open now: a window that closes while
-        # the insert runs has its features in the next batch, so its offsets must wait for that one.
-        mark = self.ledger.mark()
-        floors = {tp: self.windows.floor(tp[1]) if tp[0] == self.metrics_topic else None for tp in mark}
-        written = await self.sink.flush()
-        await self.ledger.release(mark, lambda topic, partition: floors.get((topic, partition)))
-        telemetry.BUFFERED_ROWS.set(self.sink.buffered_rows())
-        telemetry.INSERT_ERRORS.set(self.sink.stats.insert_errors)
-        telemetry.LATE_SAMPLES.set(self.windows.late_samples)
-        return written
+        metrics_topic = self.metrics_topic
+        result = await flush_then_ack(self.sink, self.ledger, lambda topic, partition: (
+            self.windows.floor(partition) if topic == metrics_topic else None))
+        late = self.windows.late_samples
+        if late > self._late_counted:
+            telemetry.LATE_SAMPLES.inc(late - self._late_counted)
+            self._late_counted = late
+        return result
+
+    def forget_partitions(self, revoked: set[tuple[str, int]]) -> list[str]:
+        """Drop what this worker kept for partitions it no longer owns; their next owner rebuilds it.
+
+        Node-keyed topics share partition numbers (same key, same partition
+        count), so a revoked metrics partition takes its nodes' incident books,
+        rule history and node->partition entries with it; the next owner
+        restores books from the ``incidents`` changelog. Returns those nodes,
+        for the state app.py holds elsewhere (detectors, absence).
+        """
+        node_partitions = {p for t, p in revoked if t == self.metrics_topic}
+        self.sink.forget_partitions(sorted(node_partitions))
+        self.ledger.drop_partitions(revoked)
+        for tp in revoked:
+            self.read_offsets.pop(tp, None)
+        for p in node_partitions:
+            self.windows.forget_partition(p)
+        nodes = [n for n, p in self.node_partition.items() if p in node_partitions]
+        for node in nodes:
+            self.books.pop(node, None)
+            self.dirty_books.discard(node)
+            self.rules.forget_node(node)
+            del self.node_partition[node]
+        return nodes
 
     async def backpressure(self) -> None:
-        """Hold the processor while the sink is over its bound (the store is slow or down)."""
+        """Hold the processor while the sink is over its bound (the store is slow or down).
+
+        Consumption pauses here; /healthz says so. Detection of what was already
+        consumed is done; it resumes with consumption once the store catches up.
+        """
         while self.sink.overloaded():
             await self.flush()
+            if self.sink.overloaded():
+                await asyncio.sleep(max(0.05, min(self.sink.retry_in(), 1.0)))

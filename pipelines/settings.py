@@ -105,7 +105,12 @@ class PipelineSettings(CommonSettings):
     window_idle_close_s: float = Field(default=10.0, gt=0)
     flush_interval_s: float = Field(default=1.0, gt=0)
     flush_max_rows: int = Field(default=200_000, ge=1)
+    #: Rows that may wait for a slow or failing store; past this, consumption pauses and /healthz says so.
     max_buffered_rows: int = Field(default=2_000_000, ge=1)
+    #: Longest wait between retries of a failed insert (short, so storage catches up soon after recovery).
+    insert_retry_max_s: float = Field(default=2.0, gt=0, le=60)
+    #: Unread messages over all partitions past which /healthz answers 503.
+    max_consumer_lag: int = Field(default=500_000, ge=1)
     #: Largest message accepted; larger ones are dead-lettered.
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     #: How soon the group notices a dead worker and hands its partitions on (Faust's default is 60 s).

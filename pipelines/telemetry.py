@@ -1,4 +1,10 @@
-"""Prometheus metrics for the pipeline: what came in, what was refused and why, what went out."""
+"""Prometheus metrics for the pipeline: what came in, what was refused and why, what went out.
+
+Cumulative counts are Counters (``*_total``), so ``rate()`` and ``increase()``
+work on them; only levels (rows waiting, consumer lag) are Gauges. Every row or
+message the pipeline gives up on is counted with a reason. ``/healthz`` reads
+the same registry (:mod:`pipelines.health`), so the two never disagree.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,27 @@ DEAD_LETTERED = Counter("gpuwatch_messages_dead_lettered_total", "Messages refus
 SAMPLES = Counter("gpuwatch_samples_received_total", "Metric samples in valid batches", registry=REGISTRY)
 REPLAYED = Counter("gpuwatch_messages_replayed_total",
                    "Messages re-read after a restart whose rows were already stored", ["topic"], registry=REGISTRY)
+REDELIVERED = Counter("gpuwatch_messages_redelivered_total",
+                      "Messages the consumer handed over again in the same run; skipped, not handled twice",
+                      ["topic"], registry=REGISTRY)
 ROWS_WRITTEN = Counter("gpuwatch_rows_written_total", "Rows stored in ClickHouse", ["table"], registry=REGISTRY)
-INSERT_ERRORS = Gauge("gpuwatch_insert_errors", "Failed ClickHouse inserts (each retried)", registry=REGISTRY)
+ROWS_DROPPED = Counter("gpuwatch_rows_dropped_total",
+                       "Rows not stored, by reason (rejected: the store refused the row; it went to the dead-letter topic)",
+                       ["table", "reason"], registry=REGISTRY)
+INSERT_ERRORS = Counter("gpuwatch_insert_errors_total",
+                        "Failed ClickHouse insert attempts (recoverable: the batch waits and is retried)",
+                        ["table", "kind"], registry=REGISTRY)
 ALERTS = Counter("gpuwatch_alert_events_total", "Alert events published", ["status"], registry=REGISTRY)
-LATE_SAMPLES = Gauge("gpuwatch_late_samples", "Samples too late for their window (stored raw, not in features)",
-                     registry=REGISTRY)
-BUFFERED_ROWS = Gauge("gpuwatch_sink_buffered_rows", "Rows waiting for the next ClickHouse insert", registry=REGISTRY)
+LATE_SAMPLES = Counter("gpuwatch_late_samples_total",
+                       "Samples too late for their window (stored raw, not in features)", registry=REGISTRY)
 PROCESSOR_ERRORS = Counter("gpuwatch_processor_errors_total", "Unexpected errors handling a valid message",
                            ["processor"], registry=REGISTRY)
+BUFFERED_ROWS = Gauge("gpuwatch_sink_buffered_rows", "Rows waiting to be stored in ClickHouse", registry=REGISTRY)
+BUFFER_LIMIT = Gauge("gpuwatch_sink_buffer_limit_rows", "Rows that may wait before consumption pauses",
+                     registry=REGISTRY)
+INSERTS_FAILING = Gauge("gpuwatch_sink_consecutive_failures",
+                        "Insert attempts failed in a row (0: the store takes writes)", registry=REGISTRY)
+UNACKED = Gauge("gpuwatch_unacked_messages", "Messages consumed whose rows are not all stored yet", registry=REGISTRY)
+CONSUMER_LAG = Gauge("gpuwatch_consumer_lag_messages", "Messages on the broker not read yet, over all partitions",
+                     registry=REGISTRY)
+HEALTHY = Gauge("gpuwatch_healthy", "1 when /healthz answers 200, 0 when it answers 503", registry=REGISTRY)

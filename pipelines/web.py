@@ -8,7 +8,11 @@
   ``Authorization: Bearer <token>``; without one it answers only when the web
   server listens on a loopback address.
 * ``GET /metrics``: Prometheus metrics (received, dead-lettered, written...).
-* ``GET /healthz``: liveness plus the sink's state, as JSON.
+* ``GET /healthz``: 200 when the worker is doing its job, 503 with the reasons
+  when it is not (inserts failing, sink over its bound, consumer lag over its
+  limit; :mod:`pipelines.health`). Both read the same gauges. A readiness check.
+* ``GET /livez``: 200 while the process serves requests. A liveness check: a
+  store outage makes the worker unready, and restarting it would not help.
 """
 
 from __future__ import annotations
@@ -102,12 +106,19 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
+        if ctx.health is not None:
+            ctx.health()  # refresh the gauges /healthz judges by
         return web.bytes(generate_latest(telemetry.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/livez")
+    async def livez(web: View, request: Request) -> Response:
+        return web.json({"status": "alive"})
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
-        return web.json({"status": "ok", "sink": ctx.sink.snapshot(), "unacked_events": ctx.ledger.pending(),
-                         "open_series": ctx.windows.open_series(), "late_samples": ctx.windows.late_samples})
+        health = ctx.health()
+        return web.json({**health.as_json(), "sink": ctx.sink.snapshot(), "open_series": ctx.windows.open_series(),
+                         "late_samples": ctx.windows.late_samples}, status=200 if health.ok else 503)
 
     from pipelines import console  # the operator's page at /console/, reading through /query above
     console.install(app)

@@ -42,6 +42,23 @@ class NodeAbsence:
         if self._det is not None:
             self._det.learn_one({node: 1.0}, ts)
 
+    def forget(self, node: str) -> None:
+        """Stop watching ``node``: its partition moved to another worker, which watches it now."""
+        if self._det is not None:
+            self._det.forget(node)
+
+    def state(self, node: str) -> tuple[float, float] | None:
+        """(last seen, usual interval) of ``node``, for a checkpoint; None if not watched."""
+        if self._det is None:
+            return None
+        rec = self._det._seen.get(node)
+        return (rec[0], rec[1]) if rec else None
+
+    def restore(self, node: str, last_seen: float, interval_s: float) -> None:
+        """Watch ``node`` again from a checkpoint, as if its last heartbeat had just been read."""
+        if self._det is not None:
+            self._det.expect(node, interval_s, last_seen)
+
     def now(self) -> float:
         """The latest event time seen from any node."""
         return self._det._now if self._det is not None else 0.0

@@ -70,6 +70,10 @@ class LogOutput:
     dropped: int = 0
     #: (old template id, its successor, ts): templates that generalised in this batch (see ``miner.lineage``).
     lineage_rows: list[tuple] = field(default_factory=list)
+    #: Lines that failed and were skipped (counted in ``counters["errors"]``).
+    line_errors: int = 0
+    #: Why the whole batch failed, if it did: the caller dead-letters the message with this reason.
+    failed: str = ""
 
     @property
     def conditions(self) -> list[Condition]:
@@ -117,8 +121,9 @@ class LogProcessor:
         out = LogOutput()
         try:
             self._process(batch, partition, offset, out)
-        except Exception:  # the last line of defence: never let one batch kill the worker
+        except Exception as e:  # the last line of defence: never let one batch kill the worker
             self.counters["errors"] += 1
+            out.failed = f"log batch failed: {type(e).__name__}: {e}"[:1000]
             self._log_error("log batch from %s failed; its lines are counted as errors", batch.node)
         for miner in self._miners.values():
             miner.checkpoint()
@@ -201,6 +206,7 @@ class LogProcessor:
                              header.component, header.ts))
             except Exception:
                 counters["errors"] += 1
+                out.line_errors += 1
                 self._log_error("log line from %s failed; counted and skipped", node)
         if allowed < len(records):
             self._refused(node, records[allowed:], partition, offset, templates, out)

@@ -13,6 +13,7 @@ from schemas.events import Heartbeat
 
 class HeartbeatsProcessor:
     def __init__(self, ctx: PipelineContext, on_heartbeat=None) -> None:
+        """``on_heartbeat(hb, partition)`` is called for every valid heartbeat (absence tracking)."""
         self.ctx = ctx
         self.on_heartbeat = on_heartbeat
 
@@ -23,10 +24,11 @@ class HeartbeatsProcessor:
         except SchemaError as e:
             await self.ctx.dead_letter(topic, partition, offset, key, value, str(e))
             return
+        self.ctx.node_partition[hb.node] = partition
         self.ctx.sink.add(HEARTBEATS.name, [(hb.ts, hb.node, hb.agent_version, len(hb.gpus),
                                              {k: int(v) for k, v in hb.collectors.items()})])
         for gpu in hb.gpus:
             if gpu.name:
                 self.ctx.gpu_models[(hb.node, gpu.index)] = gpu.name
         if self.on_heartbeat is not None:
-            self.on_heartbeat(hb)
+            self.on_heartbeat(hb, partition)

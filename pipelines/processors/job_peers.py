@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -69,10 +69,29 @@ def encode_summary(s: JobSummary) -> bytes:
 
 
 class JobPeersProcessor:
-    def __init__(self, ctx: PipelineContext, config: DetectionConfig) -> None:
+    """Per job: peer statistics, an incident book and an event-time clock.
+
+    The incident book is checkpointed through ``save_book(job, book)`` whenever
+    it changes and restored with ``restore_book(job)`` when a job is first seen,
+    so a job whose partition moves (or a restart) neither loses nor re-pages an
+    open incident. Peer statistics and the clock start again from the next
+    summaries. A revoked partition takes its jobs with it (:meth:`forget_partitions`).
+    """
+
+    def __init__(self, ctx: PipelineContext, config: DetectionConfig, *,
+                 restore_book: Callable[[str], IncidentBook | None] | None = None,
+                 save_book: Callable[[str, IncidentBook], None] | None = None) -> None:
         self.ctx = ctx
         self.config = config
+        self.restore_book = restore_book
+        self.save_book = save_book
         self.jobs: dict[str, tuple[JobPeers, IncidentBook, JobClock]] = {}
+        self._partition: dict[str, int] = {}
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        for job in [j for j, p in self._partition.items() if p in partitions]:
+            self.jobs.pop(job, None)
+            del self._partition[job]
 
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         telemetry.RECEIVED.labels(topic).inc()
@@ -83,11 +102,18 @@ class JobPeersProcessor:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             await self.ctx.dead_letter(topic, partition, offset, key, value, f"bad job summary: {e}")
             return
+        self._partition[summary.job] = partition
         entry = self.jobs.get(summary.job)
         if entry is None:
-            entry = self.jobs[summary.job] = (JobPeers(self.config, summary.job), IncidentBook(), JobClock())
+            book = (self.restore_book(summary.job) if self.restore_book else None) or IncidentBook()
+            entry = self.jobs[summary.job] = (JobPeers(self.config, summary.job), book, JobClock())
         peers, book, clock = entry
+        before = (len(book.incidents), len(book.firing()))
+        changed = False
         for ready in clock.add(summary):
             obs = peers.observe(ready)
             for ev in book.observe(ready.node, ready.ts, obs.conditions, channel="job_peers"):
+                changed = True
                 await self.ctx.publish_alert(ev)
+        if self.save_book is not None and (changed or before != (len(book.incidents), len(book.firing()))):
+            self.save_book(summary.job, book)

@@ -35,8 +35,10 @@ class LogsProcessor:
         except SchemaError as e:
             await ctx.dead_letter(topic, partition, offset, key, value, str(e))
             return
-        if salvaged.rejected:
-            telemetry.DEAD_LETTERED.labels(topic, "record").inc(len(salvaged.rejected))
+        if salvaged.rejected:  # the message goes on with its good records; the refused ones are sent aside
+            await ctx.dead_letter(topic, partition, offset, key, value,
+                                  f"{len(salvaged.rejected)} log records refused: " + "; ".join(salvaged.rejected[:20]),
+                                  stage="record", count=len(salvaged.rejected))
             log.warning("%d log records refused in %s[%d]@%d, e.g. %s", len(salvaged.rejected), topic, partition,
                         offset, salvaged.rejected[0])
         if offset <= ctx.sink.stored_upto(LOGS.name, partition):
@@ -44,6 +46,13 @@ class LogsProcessor:
             telemetry.REPLAYED.labels(topic).inc()
             return
         out = self.miner.process(salvaged.batch, partition, offset)
+        if out.failed:
+            await ctx.dead_letter(topic, partition, offset, key, value, out.failed, stage="process")
+            return
+        if out.line_errors:
+            telemetry.ROWS_DROPPED.labels(LOGS.name, "line_error").inc(out.line_errors)
+        if out.dropped:  # over the node's rate: counted, critical lines still raise events, one summary row stored
+            telemetry.ROWS_DROPPED.labels(LOGS.name, "rate_limited").inc(out.dropped)
         ctx.sink.add(LOGS.name, out.log_rows, partition=partition, offset=offset)
         ctx.sink.add(TEMPLATE_TABLE, out.template_rows, partition=partition, offset=offset)
         if out.lineage_rows:

@@ -1,34 +1,48 @@
-"""Batched, idempotent ClickHouse writes, and the offsets that are safe to commit.
+"""Batched, idempotent ClickHouse writes that never lose a batch.
 
 Rows are buffered per table and written in one insert per table per flush
 (every ``max_age_s`` or ``max_rows``). Delivery is at-least-once from Kafka and
 exactly-once into the tables that record their Kafka source:
 
-* each insert carries an ``insert_deduplication_token`` built from the table
-  and the (partition, first offset, last offset) ranges it covers, and a failed
-  insert is retried with the same rows and the same token, so a retry whose
-  first attempt did land is dropped by ClickHouse;
+* a flush *seals* the buffers into batches and writes them in order. Each
+  batch carries an ``insert_deduplication_token`` built from the table and the
+  (partition, first offset, last offset) ranges it covers; a batch that fails
+  stays queued, with the same rows and the same token, and is retried first on
+  the next flush, so a retry whose first attempt did land is dropped by
+  ClickHouse. A flush reports whether everything sealed is stored
+  (:attr:`FlushResult.stored_all`); offsets are acked only then
+  (:func:`pipelines.commit.flush_then_ack`).
+* errors are classified. Rows the driver cannot encode, or that the server
+  refuses for their content, are *permanent*: the batch is written row by row,
+  each refused row goes to ``on_rejected`` (the dead-letter topic) and is
+  counted in ``gpuwatch_rows_dropped_total{reason="rejected"}``. Anything else
+  (connection lost, disk full, a timeout) is *recoverable*: the batch waits,
+  retried with exponential backoff capped at ``retry_max_s`` (a few seconds,
+  so storage catches up soon after the store returns). A flush never sleeps
+  on a failing store: processors keep consuming and detecting meanwhile.
 * tables with source columns (``metrics_raw``, ``logs``) are resumed from the
   highest offset already stored per partition, so a replay after a crash skips
   what is already there (:meth:`ClickHouseSink.stored_upto`).
 
-When the store is down, buffers grow to ``max_buffered_rows``; past that
-:meth:`ClickHouseSink.overloaded` turns true and processors wait, which stops
-consumption instead of eating memory (backpressure).
+When the store is down, queued and buffered rows grow to ``max_buffered_rows``;
+past that :meth:`ClickHouseSink.overloaded` turns true and processors wait,
+which stops consumption instead of eating memory (backpressure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
-import random
+import re
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
-from clickhouse_connect.driver.exceptions import DataError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from pipelines import telemetry
 from pipelines.sinks.tables import CORE_TABLES, TableSpec
@@ -38,6 +52,30 @@ log = logging.getLogger("gpuwatch.sink.clickhouse")
 
 #: Exceptions the driver raises while *encoding* rows: bad data, not a bad connection.
 DATA_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, KeyError, struct.error, DataError)
+
+#: ClickHouse error codes that blame the rows, not the store: parse and type errors.
+#: (CANNOT_PARSE_*, TYPE_MISMATCH, ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE, INCORRECT_DATA,
+#: TOO_LARGE_STRING_SIZE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE)
+PERMANENT_SERVER_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321})
+_CODE = re.compile(r"Code: (\d+)")
+
+OnRejected = Callable[[str, Any, str], "Awaitable[None] | None"]
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when retrying the same rows can never succeed (the rows are at fault).
+
+    >>> is_permanent(TypeError("float expected"))
+    True
+    >>> is_permanent(ConnectionResetError("reset by peer"))
+    False
+    """
+    if isinstance(error, DATA_ERRORS):
+        return True
+    if isinstance(error, DatabaseError):
+        m = _CODE.search(str(error))
+        return bool(m) and int(m.group(1)) in PERMANENT_SERVER_CODES
+    return False
 
 
 @dataclass
@@ -49,10 +87,33 @@ class _Buffer:
 
 
 @dataclass
+class _Batch:
+    """Sealed rows of one table, written as one insert (or row by row from ``next_row``)."""
+
+    table: str
+    spec: TableSpec
+    rows: list
+    token: str | None
+    #: None: write as one insert; an index: quarantine, row by row, resuming at that row
+    next_row: int | None = None
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    #: rows stored by this flush
+    written: int
+    #: True when nothing sealed is left unstored: every row buffered before the flush is durable
+    stored_all: bool
+
+
+@dataclass
 class SinkStats:
     rows_written: dict[str, int] = field(default_factory=dict)
     inserts: int = 0
     insert_errors: int = 0
+    #: failed attempts since the last one that succeeded (0: the store is writable)
+    consecutive_failures: int = 0
     skipped_replayed: int = 0
     rejected_rows: int = 0
     last_error: str = ""
@@ -61,10 +122,11 @@ class SinkStats:
 
 class ClickHouseSink:
     def __init__(self, store: Store, *, max_rows: int = 200_000, max_age_s: float = 1.0,
-                 max_buffered_rows: int = 2_000_000, retry_max_s: float = 30.0,
-                 on_rejected: Callable[[str, Any, str], None] | None = None) -> None:
+                 max_buffered_rows: int = 2_000_000, retry_max_s: float = 2.0,
+                 on_rejected: OnRejected | None = None) -> None:
         self.store = store
-        #: Called with (table, row, reason) for a row the driver cannot encode; it is not retried.
+        #: Called (sync or async) with (table, row, reason) for a row the store refuses for its
+        #: content; the pipeline sends it to the dead-letter topic. It is not retried.
         self.on_rejected = on_rejected
         self.max_rows = max_rows
         self.max_age_s = max_age_s
@@ -73,7 +135,11 @@ class ClickHouseSink:
         self.specs: dict[str, TableSpec] = dict(CORE_TABLES)
         self._converters = {name: spec.converter() for name, spec in self.specs.items()}
         self._buffers: dict[str, _Buffer] = {}
+        #: sealed batches not yet stored, oldest first
+        self._queue: deque[_Batch] = deque()
         self._oldest: float | None = None
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
         self._stored_upto: dict[tuple[str, int], int] = {}
         self._last_windows: dict[str, int] | None = None
         self._flush_lock = asyncio.Lock()
@@ -81,7 +147,7 @@ class ClickHouseSink:
 
     # -- what is already stored ------------------------------------------------------------
     def stored_upto(self, table: str, partition: int) -> int:
-        """Highest source offset of ``partition`` stored in ``table`` (-1 if none). Cached."""
+        """Highest source offset of ``partition`` stored (or queued to be) in ``table`` (-1 if none)."""
         key = (table, partition)
         hit = self._stored_upto.get(key)
         if hit is None:
@@ -137,9 +203,21 @@ class ClickHouseSink:
             self._oldest = time.monotonic()
 
     def buffered_rows(self) -> int:
-        return sum(len(b.rows) for b in self._buffers.values())
+        """Rows not yet stored: buffered, and sealed in batches waiting for the store."""
+        return sum(len(b.rows) for b in self._buffers.values()) + sum(
+            len(b.rows) - (b.next_row or 0) for b in self._queue)
+
+    def failing(self) -> bool:
+        """True while the last insert attempt failed and its batch waits for a retry."""
+        return self.stats.consecutive_failures > 0
+
+    def retry_in(self) -> float:
+        """Seconds until a waiting batch may be retried (0 when nothing waits)."""
+        return max(0.0, self._retry_at - time.monotonic()) if self._queue else 0.0
 
     def due(self) -> bool:
+        if self._queue:
+            return time.monotonic() >= self._retry_at
         if self._oldest is None:
             return False
         return time.monotonic() - self._oldest >= self.max_age_s or self.buffered_rows() >= self.max_rows
@@ -155,59 +233,102 @@ class ClickHouseSink:
         desc = table + ";" + ";".join(f"{p}:{a}-{b}" for p, (a, b) in sorted(ranges.items())) + f";{rows}"
         return hashlib.sha1(desc.encode()).hexdigest()
 
-    async def flush(self) -> int:
-        """Write everything buffered; returns rows written. Retries until it succeeds.
+    def _seal(self) -> None:
+        for table, buf in self._buffers.items():
+            if buf.rows:
+                self._queue.append(_Batch(table, buf.spec, buf.rows,
+                                          self.dedup_token(table, buf.ranges, len(buf.rows))))
+        self._buffers, self._oldest = {}, None
 
-        Each table's batch is retried with the same token until stored, with
-        exponential backoff and jitter; meanwhile new rows go to fresh buffers.
+    async def flush(self) -> FlushResult:
+        """Seal what is buffered and write every waiting batch, oldest first.
+
+        Stops at the first recoverable failure: that batch and those after it
+        stay queued for the next flush, which waits for the backoff to pass.
         """
         async with self._flush_lock:
-            batches, self._buffers, self._oldest = self._buffers, {}, None
+            self._seal()
             written = 0
-            loop = asyncio.get_running_loop()
             t0 = time.monotonic()
-            for table, buf in batches.items():
-                if not buf.rows:
-                    continue
-                token = self.dedup_token(table, buf.ranges, len(buf.rows))
-                delay = 0.2
-                while True:
-                    try:
-                        await loop.run_in_executor(None, self.store.insert, table, buf.rows, buf.spec.columns, token)
-                        break
-                    except DATA_ERRORS:
-                        # The rows themselves cannot be encoded: retrying the same batch would
-                        # wedge the sink forever, so store row by row and set the bad ones aside.
-                        await loop.run_in_executor(None, self._quarantine, table, buf, token)
-                        break
-                    except Exception as e:  # noqa: BLE001 - any driver failure is retried the same way
-                        self.stats.insert_errors += 1
-                        self.stats.last_error = f"{table}: {e}"[:500]
-                        log.warning("insert into %s failed (%s); retrying in %.1fs", table, e, delay)
-                        await asyncio.sleep(delay * (0.5 + random.random()))
-                        delay = min(delay * 2, self.retry_max_s)
-                self.stats.inserts += 1
-                self.stats.rows_written[table] = self.stats.rows_written.get(table, 0) + len(buf.rows)
-                telemetry.ROWS_WRITTEN.labels(table).inc(len(buf.rows))
-                written += len(buf.rows)
+            if self._queue and t0 < self._retry_at:
+                return FlushResult(0, False)
+            while self._queue:
+                batch = self._queue[0]
+                try:
+                    written += await self._write(batch)
+                except Exception as e:  # noqa: BLE001 - recoverable by elimination: permanent ones are handled inside
+                    self._failed(batch.table, e)
+                    return FlushResult(written, False)
+                self._queue.popleft()
+            self.stats.consecutive_failures, self._retry_delay, self._retry_at = 0, 0.0, 0.0
             self.stats.last_flush_s = time.monotonic() - t0
-            return written
+            return FlushResult(written, True)
 
-    def _quarantine(self, table: str, buf: _Buffer, token: str | None) -> None:
-        columns = buf.spec.columns
-        bad = 0
-        for i, row in enumerate(buf.rows):
+    async def _write(self, batch: _Batch) -> int:
+        loop = asyncio.get_running_loop()
+        if batch.next_row is None:
             try:
-                self.store.insert(table, [row], columns, f"{token}:{i}" if token else None)
-            except DATA_ERRORS as e:
-                bad += 1
-                self.stats.rejected_rows += 1
-                log.error("row for %s rejected (%s): %r", table, e, row)
-                if self.on_rejected:
-                    self.on_rejected(table, row, str(e) or type(e).__name__)
-        buf.rows = [None] * (len(buf.rows) - bad)  # only the count is used afterwards
+                await loop.run_in_executor(None, self.store.insert, batch.table, batch.rows,
+                                           batch.spec.columns, batch.token)
+            except Exception as e:
+                if not is_permanent(e):
+                    raise
+                # The rows themselves are refused: retrying the same batch would wedge the sink
+                # forever, so store row by row and set the refused ones aside.
+                log.warning("insert into %s refused (%s); storing its %d rows one by one",
+                            batch.table, e, len(batch.rows))
+                batch.next_row = 0
+        if batch.next_row is not None:
+            await self._quarantine(batch)
+        stored = len(batch.rows) - batch.rejected
+        self.stats.inserts += 1
+        self.stats.rows_written[batch.table] = self.stats.rows_written.get(batch.table, 0) + stored
+        telemetry.ROWS_WRITTEN.labels(batch.table).inc(stored)
+        return stored
+
+    async def _quarantine(self, batch: _Batch) -> None:
+        """Write ``batch`` row by row from ``next_row``; progress survives a recoverable failure."""
+        loop = asyncio.get_running_loop()
+        columns = batch.spec.columns
+        while batch.next_row is not None and batch.next_row < len(batch.rows):
+            i = batch.next_row
+            row = batch.rows[i]
+            try:
+                await loop.run_in_executor(None, self.store.insert, batch.table, [row], columns,
+                                           f"{batch.token}:{i}" if batch.token else None)
+            except Exception as e:
+                if not is_permanent(e):
+                    raise  # the connection, not the row: resume at this row next time
+                batch.rejected += 1
+                await self._reject(batch.table, row, str(e) or type(e).__name__)
+            batch.next_row = i + 1
+
+    async def _reject(self, table: str, row: Any, reason: str) -> None:
+        self.stats.rejected_rows += 1
+        telemetry.ROWS_DROPPED.labels(table, "rejected").inc()
+        log.error("row for %s rejected (%s): %r", table, reason, row)
+        if self.on_rejected is not None:
+            try:
+                res = self.on_rejected(table, row, reason)
+                if inspect.isawaitable(res):
+                    await res
+            except Exception:  # the row is counted as dropped either way; never wedge the batch on it
+                log.exception("could not dead-letter a row refused by %s", table)
+
+    def _failed(self, table: str, error: BaseException) -> None:
+        self.stats.insert_errors += 1
+        self.stats.consecutive_failures += 1
+        self.stats.last_error = f"{table}: {type(error).__name__}: {error}"[:500]
+        telemetry.INSERT_ERRORS.labels(table, "recoverable").inc()
+        self._retry_delay = min(max(self._retry_delay * 2, 0.1), self.retry_max_s)
+        self._retry_at = time.monotonic() + self._retry_delay
+        log.warning("insert into %s failed (%s); %d rows wait, next try in %.1fs",
+                    table, error, self.buffered_rows(), self._retry_delay)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"buffered_rows": self.buffered_rows(), "rows_written": dict(self.stats.rows_written),
+        return {"buffered_rows": self.buffered_rows(), "max_buffered_rows": self.max_buffered_rows,
+                "waiting_batches": len(self._queue), "rows_written": dict(self.stats.rows_written),
                 "inserts": self.stats.inserts, "insert_errors": self.stats.insert_errors,
+                "consecutive_failures": self.stats.consecutive_failures,
+                "rejected_rows": self.stats.rejected_rows,
                 "skipped_replayed": self.stats.skipped_replayed, "last_error": self.stats.last_error}

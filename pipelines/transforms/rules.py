@@ -157,6 +157,11 @@ class RuleSet:
                 out.append(self._condition(rule, node, gpu, uuid, ts, observed, labels))
         return out
 
+    def forget_node(self, node: str) -> None:
+        """Drop ``node``'s counter history (its partition moved to another worker)."""
+        for key in [k for k in self._history if k[0] == node]:
+            del self._history[key]
+
     def _increase(self, rule: Rule, node: str, gpu: int, metric: str, ts: float, value: float) -> float | None:
         key = (node, gpu, metric, rule.window)
         h = self._history.get(key)

@@ -48,3 +48,32 @@ def test_a_nodes_first_log_batch_after_a_restart_keeps_its_checkpointed_incident
 
     assert ctx.books["node-2"] is checkpointed and checkpointed.firing() == [fired[0].fingerprint]
     assert sent == [] and len(ctx.sink.rows["logs"]) == 1
+
+
+def test_refused_records_are_sent_to_the_dead_letter_topic_and_drops_are_counted_with_a_reason():
+    """Issue 9, finding 11: salvaged-away records were counted as dead-lettered but never sent."""
+    from pipelines import telemetry
+
+    letters = []
+
+    async def send_dead_letter(key: bytes, value: bytes) -> None:
+        letters.append(orjson.loads(value))
+
+    async def send(key: bytes, value: bytes) -> None:
+        pass
+
+    def dropped(reason: str) -> float:
+        return telemetry.REGISTRY.get_sample_value("gpuwatch_rows_dropped_total",
+                                                   {"table": "logs", "reason": reason}) or 0.0
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=_Sink(), windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send_dead_letter)
+    logs = LogsProcessor(ctx, LogProcessor(lines_per_s=1, burst_lines=5), EventsProcessor(ctx))
+    now = time.time()
+    records = [{"ts": now, "message": f"line {i}"} for i in range(20)] + [{"ts": "yesterday", "message": "bad"}]
+    before = dropped("rate_limited")
+    asyncio.run(logs.handle("gpuwatch.logs.v1", 0, 9, b"n1",
+                            orjson.dumps({"v": 1, "kind": "logs", "node": "n1", "records": records})))
+    assert [(d["stage"], d["offset"]) for d in letters] == [("record", 9)]
+    assert "1 log records refused" in letters[0]["reason"] and "record 20" in letters[0]["reason"]
+    assert dropped("rate_limited") - before == 15

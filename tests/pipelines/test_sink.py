@@ -38,7 +38,7 @@ def test_flush_writes_every_table_and_remembers_what_is_stored(store):
     for off in range(5):
         sink.add("metrics_raw", [raw_row(NOW + off, off, partition=2)], partition=2, offset=off)
     assert sink.buffered_rows() == 5
-    assert asyncio.run(sink.flush()) == 5
+    assert asyncio.run(sink.flush()).written == 5
     assert count(store) == 5 and sink.buffered_rows() == 0
     fresh = ClickHouseSink(store)  # a restarted worker reads the resume point back
     assert (fresh.stored_upto("metrics_raw", 2), fresh.stored_upto("metrics_raw", 3)) == (4, -1)

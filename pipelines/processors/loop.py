@@ -1,0 +1,84 @@
+"""The loop every processor runs in: one event at a time, nothing lets it die.
+
+For each event: handle it (a bad one goes to the dead-letter topic with the
+reason), checkpoint per-node state, hand the event to the ack ledger, and flush
+when the sink is due. Acking is never done here: :func:`pipelines.commit.flush_then_ack`
+acks an event only once every row derived from it is stored.
+
+A message at or below the last offset this worker handled on its partition
+is a *redelivery*: Faust seeks a partition back to its committed offset in some
+cases (table recovery, a rebalance that keeps the partition) and hands over
+again what was already handled. It is not handled twice (its samples would be
+counted twice in their windows, issue 9 finding 5); its event is held for the
+ledger like any other, so the offset is still acked once its rows are stored.
+The positions are forgotten when a partition is revoked, so a partition that
+comes back is read again from its commit.
+
+A store that cannot answer a processor's question (where to resume a replayed
+partition) is not the message's fault: the message is retried after a pause
+instead of being dead-lettered, so consumption of that stream waits for the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from pipelines import telemetry
+from pipelines.context import PipelineContext
+from pipelines.store import StoreError
+
+log = logging.getLogger("gpuwatch.pipeline")
+
+#: Longest pause between retries of a message whose handling needs an unreachable store.
+STORE_RETRY_MAX_S = 2.0
+
+
+async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, value: Any) -> None:
+    delay = 0.1
+    while True:
+        try:
+            await processor.handle(msg.topic, msg.partition, msg.offset, key, value)
+            return
+        except StoreError as e:
+            telemetry.PROCESSOR_ERRORS.labels("store_unavailable").inc()
+            log.warning("store unavailable handling %s[%d]@%d (%s); retrying in %.1fs",
+                        msg.topic, msg.partition, msg.offset, e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_S)
+        except Exception as e:  # never let one message kill the processor
+            telemetry.PROCESSOR_ERRORS.labels(type(processor).__name__).inc()
+            log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            await ctx.dead_letter(msg.topic, msg.partition, msg.offset, key, value,
+                                  f"processing error: {type(e).__name__}: {e}", stage="process")
+            return
+
+
+def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None = None):
+    """The Faust agent body for ``processor``; ``checkpoints.write(partition)`` after each event."""
+
+    async def loop(stream: faust.StreamT) -> None:
+        async for event in stream.noack().events():
+            msg = event.message
+            tp = (msg.topic, msg.partition)
+            last = ctx.read_offsets.get(tp)
+            if last is not None and msg.offset <= last:
+                telemetry.REDELIVERED.labels(msg.topic).inc()
+            else:
+                ctx.read_offsets[tp] = msg.offset
+                await handle_one(ctx, processor, msg, event.key, event.value)
+                if checkpoints is not None:
+                    checkpoints.write(msg.partition)
+            ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
+            try:
+                if ctx.sink.due():
+                    await ctx.flush()
+                if ctx.sink.overloaded():
+                    await ctx.backpressure()
+            except Exception:  # a flush never raises for the store; anything else is a bug to see, not to die of
+                telemetry.PROCESSOR_ERRORS.labels("flush").inc()
+                log.exception("flush after %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+    return loop

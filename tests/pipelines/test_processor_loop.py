@@ -1,0 +1,167 @@
+"""The processor loop without a broker: a message Faust delivers twice is aggregated once.
+
+Faust may hand a worker a message it already handled (after it seeks a partition back to its
+committed offset, e.g. once table recovery finishes). Raw rows were protected by their resume
+point; the 1-minute windows were not, so a window counted the message twice (issue 9, finding 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from pipelines.commit import AckLedger
+from pipelines.context import PipelineContext
+from pipelines.processors.loop import processor_loop
+from pipelines.processors.metrics import MetricsProcessor
+from pipelines.settings import PipelineSettings
+from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.rules import RuleSet
+
+TOPIC = "gpuwatch.metrics.v1"
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Event:
+    message: Message
+    key: bytes
+    value: bytes
+
+    def ack(self) -> None:
+        pass
+
+
+class Stream:
+    def __init__(self, events: list[Event]) -> None:
+        self._events = events
+
+    def noack(self) -> "Stream":
+        return self
+
+    async def events(self):
+        for e in self._events:
+            yield e
+
+
+def batch(ts: float, value: float) -> bytes:
+    return orjson.dumps({"v": 1, "kind": "metrics", "node": "n1", "ts": ts,
+                         "samples": [{"gpu": 0, "uuid": "GPU-0", "metric": "gpu_temp_c", "value": value}]})
+
+
+def test_a_message_delivered_twice_is_counted_once_in_its_window(store):
+    sink = ClickHouseSink(store, max_age_s=3600)
+    windows = TumblingWindows(60, 0, 10, written_upto=sink.last_window)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink, windows=windows,
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    start = (time.time() // 60 - 10) * 60
+    events = [Event(Message(TOPIC, 0, off), b"n1", batch(start + off, 50.0 + off)) for off in range(5)]
+    # offsets 3 and 4 are delivered again, as after a seek back to the committed offset 3
+    redelivered = events + events[3:]
+    asyncio.run(processor_loop(ctx, MetricsProcessor(ctx))(Stream(redelivered)))
+    rows = windows.close_idle(math.inf)
+    assert [(r.metric, r.count, r.max) for r in rows] == [("gpu_temp_c", 5, 54.0)]
+    assert sink.buffered_rows() == 5  # raw rows: once each
+
+
+async def _ack(event) -> None:
+    event.ack()
+
+
+def test_a_revoked_partition_takes_its_nodes_state_with_it(store):
+    """After a rebalance the old owner neither judges nor pages nodes it no longer reads (finding 8)."""
+    from pipelines.decide import Condition
+    from pipelines.detect.node_absence import NodeAbsence
+
+    sink = ClickHouseSink(store, max_age_s=3600)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
+                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    absence = NodeAbsence()
+    now = time.time()
+    for node, partition in (("kept", 0), ("moved", 1)):
+        ctx.node_partition[node] = partition
+        ctx.windows.add(node, now, [(0, "GPU-0", "gpu_temp_c", 50.0)], partition=partition, offset=7)
+        asyncio.run(ctx.decide(node, now, [Condition("GpuHot", {"node": node}, ts=now, node=node)], "metrics"))
+        absence.heartbeat(node, now, interval_s=1.0)
+        ctx.read_offsets[(TOPIC, partition)] = 7
+    assert set(ctx.books) == {"kept", "moved"}
+
+    for node in ctx.forget_partitions({(TOPIC, 1), ("gpuwatch.heartbeats.v1", 1)}):
+        absence.forget(node)
+
+    assert set(ctx.books) == {"kept"} and set(ctx.node_partition) == {"kept"}
+    assert ctx.windows.floor(1) is None and ctx.windows.floor(0) == 7
+    assert (TOPIC, 1) not in ctx.read_offsets and (TOPIC, 0) in ctx.read_offsets
+    # the moved node goes quiet here (its heartbeats now go to another worker): nobody pages it here
+    absence.heartbeat("kept", now + 120, interval_s=1.0)
+    assert [c.labels["node"] for c in absence.check(now + 120).conditions] == []
+
+
+def test_absence_state_is_checkpointed_and_restored_for_the_partitions_a_worker_owns():
+    """A node that went silent just before a restart (or a move) is still paged by its new owner."""
+    from pipelines.checkpoints import AbsenceCheckpoints
+    from pipelines.detect.node_absence import NodeAbsence
+
+    table: dict = {}  # stands in for the changelog-backed Faust table
+    now = time.time()
+    before = AbsenceCheckpoints(table, NodeAbsence())
+    for t in range(0, 30, 5):
+        before.heartbeat("silent", now - 100 + t, 5.0, partition=1)  # last heard 75 s ago
+        before.heartbeat("elsewhere", now - 100 + t, 5.0, partition=2)
+    assert set(table) == {"silent", "elsewhere"}
+
+    after = NodeAbsence()  # the restarted worker, owning partition 1 only
+    assert AbsenceCheckpoints(table, after).restore({1}, now) == ["silent"]
+    assert [c.labels["node"] for c in after.check(now).conditions] == ["silent"]
+
+
+def test_a_jobs_incident_book_follows_its_partition():
+    """A job's open incident is restored by its next owner, and dropped by the one it left (finding 8)."""
+    from pipelines.checkpoints import freeze, thaw
+    from pipelines.decide import Condition, IncidentBook
+    from pipelines.detect.config import DetectionConfig
+    from pipelines.processors.job_peers import JobPeersProcessor
+
+    table: dict = {}
+    open_book = IncidentBook()
+    open_book.observe("node-1", 100.0, [Condition("NodeSlowerThanJob", {"job": "j1", "node": "node-1"}, ts=100.0,
+                                                  node="node-1", channel="job_peers")], channel="job_peers")
+    assert open_book.firing()
+    table["j1"] = freeze(open_book)
+
+    def summary(node: str, ts: float) -> bytes:
+        return orjson.dumps({"job": "j1", "node": node, "ts": ts, "values": {"job_tokens_per_s": 100.0}})
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=None, windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send)
+    new_owner = JobPeersProcessor(ctx, DetectionConfig.default(), restore_book=lambda job: thaw(table.get(job)),
+                                  save_book=lambda job, book: table.__setitem__(job, freeze(book)))
+    asyncio.run(new_owner.handle("job-summaries", 4, 0, b"j1", summary("node-1", 101.0)))
+    assert new_owner.jobs["j1"][1].firing() == open_book.firing()
+    new_owner.forget_partitions({4})
+    assert new_owner.jobs == {}
