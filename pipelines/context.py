@@ -18,6 +18,7 @@ import orjson
 from pipelines import telemetry
 from pipelines.commit import AckLedger
 from pipelines.decide import Condition, IncidentBook
+from pipelines.decide.faults import FaultIncidents
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
@@ -52,6 +53,9 @@ class PipelineContext:
     gpu_models: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Finds the log templates that explain a firing alert (pipelines.logs.LogExplainer)
     explainer: Any = None
+    #: incidents whose log evidence was looked up (insertion-ordered, bounded)
+    _explained: dict[str, None] = field(default_factory=dict)
+    _explaining: set = field(default_factory=set)
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
@@ -69,6 +73,8 @@ class PipelineContext:
         book = self.books.get(node)
         if book is None:
             book = (restore(node) if restore else None) or IncidentBook()
+            if book.faults is None:  # one incident per fault (also for a book checkpointed before that)
+                book.faults = FaultIncidents()
             self.books[node] = book
         return book
 
@@ -81,7 +87,7 @@ class PipelineContext:
         if events or before != (len(book.incidents), len(book.firing())):
             self.dirty_books.add(node)
         for ev in events:
-            await self.publish_alert(ev)
+            await self.publish_alert(ev, booked=True)
         return events
 
     async def sweep(self, node: str, ts: float, channel: str) -> None:
@@ -93,10 +99,27 @@ class PipelineContext:
         if events:
             self.dirty_books.add(node)
         for ev in events:
-            await self.publish_alert(ev)
+            await self.publish_alert(ev, booked=True)
 
-    async def publish_alert(self, ev: AlertEvent) -> None:
-        ev = await self._enrich(ev)
+    async def publish_alert(self, ev: AlertEvent, *, booked: bool = False) -> None:
+        """Publish at once with what is in memory; the log evidence follows as an update.
+
+        The log lookup is a ClickHouse query that shares the store's lock with the inserts; a
+        page must not wait for it, so it runs afterwards, off the alert path (:meth:`_explain_later`).
+        """
+        ev = self._with_gpu_model(ev)
+        await self._send(ev)
+        if ev.status == "firing" and self.explainer is not None and not ev.source.startswith("log"):
+            incident = f"{ev.fingerprint}:{ev.starts_at:.3f}"
+            if ev.labels.get("node") and incident not in self._explained:
+                self._explained[incident] = None
+                while len(self._explained) > 10_000:
+                    del self._explained[next(iter(self._explained))]
+                task = asyncio.get_running_loop().create_task(self._explain_later(ev, booked))
+                self._explaining.add(task)
+                task.add_done_callback(self._explaining.discard)
+
+    async def _send(self, ev: AlertEvent) -> None:
         await self.send_alert(ev.fingerprint.encode(), encode(ev))
         labels = ev.labels
         gpu = int(labels["gpu"]) if labels.get("gpu", "").lstrip("-").isdigit() else -1
@@ -108,27 +131,41 @@ class PipelineContext:
         telemetry.ALERTS.labels(ev.status).inc()
         log.info("alert %s %s %s", ev.status, ev.alertname, ev.fingerprint)
 
-    async def _enrich(self, ev: AlertEvent) -> AlertEvent:
-        """Add what a responder needs that the detector did not know: the GPU model, and the
-        log templates around the onset. Labels added here are not part of the fingerprint."""
+    def _with_gpu_model(self, ev: AlertEvent) -> AlertEvent:
+        """The GPU model from the heartbeats' inventory (a label, not part of the fingerprint)."""
         labels = ev.labels
-        update: dict[str, Any] = {}
-        node, gpu = labels.get("node", ""), labels.get("gpu", "")
-        model = self.gpu_models.get((node, int(gpu))) if gpu.isdigit() else None
+        gpu = labels.get("gpu", "")
+        model = self.gpu_models.get((labels.get("node", ""), int(gpu))) if gpu.isdigit() else None
         if model and "gpu_model" not in labels:
-            update["labels"] = {**labels, "gpu_model": model}
-        if ev.status == "firing" and self.explainer is not None and node and not ev.source.startswith("log"):
-            loop = asyncio.get_running_loop()
-            try:
-                evidence, query = await asyncio.wait_for(loop.run_in_executor(
-                    None, lambda: self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)), 5.0)
-            except Exception:  # no logs is no reason to hold an alert back
-                log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
-                evidence, query = [], ""
-            if evidence:
-                update["evidence"] = (list(ev.evidence) + evidence)[:32]
-                update["annotations"] = {**ev.annotations, "logs_query": query}
-        return ev.model_copy(update=update) if update else ev
+            return ev.model_copy(update={"labels": {**labels, "gpu_model": model}})
+        return ev
+
+    async def _explain_later(self, ev: AlertEvent, booked: bool) -> None:
+        """The log templates around the onset, as an update of the incident if it is still open.
+
+        ``booked``: the incident lives in its node's book (not a job's), which builds the update."""
+        node, labels = ev.labels.get("node", ""), ev.labels
+        loop = asyncio.get_running_loop()
+        try:
+            evidence, query = await asyncio.wait_for(loop.run_in_executor(
+                None, lambda: self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)), 30.0)
+        except Exception:  # no logs is no reason to fail anything
+            log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
+            return
+        if not evidence:
+            return
+        book = self.books.get(node)
+        if booked:
+            update = book.faults.add_evidence(ev.fingerprint, evidence, {"logs_query": query}) \
+                if book is not None and book.faults is not None else None
+            if update is None:
+                return  # the incident ended meanwhile
+            self.dirty_books.add(node)
+        else:  # an alert decided outside the node books (job peers)
+            update = ev.model_copy(update={"evidence": (list(ev.evidence) + evidence)[:32],
+                                           "annotations": {**ev.annotations, "logs_query": query},
+                                           "event_ts": ev.event_ts + 0.001})
+        await self._send(self._with_gpu_model(update))
 
     # -- flushing ------------------------------------------------------------------------------
     async def flush(self) -> int:
