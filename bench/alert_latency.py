@@ -115,20 +115,23 @@ class Webhook:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def first_firing(self, path: str, label: str, value: str) -> tuple[float, dict] | None:
+    def first_firing(self, path: str, label: str, value: str, since: float = 0.0) -> tuple[float, dict] | None:
+        """The first POST to ``path`` with a firing alert labelled ``label=value`` that started at ``since`` or later."""
         with self.lock:
             for p, at, body in self.posts:
                 if p != path:
                     continue
                 for a in body.get("alerts", []):
-                    if a.get("status") == "firing" and a.get("labels", {}).get(label) == value:
+                    if a.get("status") == "firing" and a.get("labels", {}).get(label) == value \
+                            and (not since or _rfc3339(a["startsAt"]) >= since - 0.002):
                         return at, a
         return None
 
-    def wait_firing(self, path: str, label: str, value: str, timeout: float) -> tuple[float, dict] | None:
+    def wait_firing(self, path: str, label: str, value: str, timeout: float,
+                    since: float = 0.0) -> tuple[float, dict] | None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            got = self.first_firing(path, label, value)
+            got = self.first_firing(path, label, value, since)
             if got:
                 return got
             time.sleep(0.005)
@@ -155,7 +158,7 @@ class AlertTopicWatch:
     def __init__(self, bootstrap: str, topic: str) -> None:
         from confluent_kafka import Consumer
 
-        self.first: dict[str, float] = {}  # node -> Kafka timestamp of its first firing event
+        self.first: dict[tuple[str, int], float] = {}  # (node, start in ms) -> Kafka timestamp of its first firing
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
         self.consumer.subscribe([topic])
@@ -172,7 +175,10 @@ class AlertTopicWatch:
             except Exception:
                 continue
             if ev.status == "firing":
-                self.first.setdefault(ev.labels.get("node", ""), msg.timestamp()[1] / 1000)
+                self.first.setdefault((ev.labels.get("node", ""), round(ev.starts_at * 1000)), msg.timestamp()[1] / 1000)
+
+    def published(self, node: str, starts_at: float) -> float | None:
+        return self.first.get((node, round(starts_at * 1000)))
 
     def close(self) -> None:
         self.stop = True
@@ -200,12 +206,12 @@ class OneHertzAgent:
         return ts, time.time()
 
 
-def gpuwatch_trials(agent: OneHertzAgent, hook: Webhook, alerts: AlertTopicWatch, phase: str, n: int,
+def gpuwatch_trials(agent: OneHertzAgent, hook: Webhook, alerts: AlertTopicWatch, node: str, n: int,
                     timeout: float) -> list[dict]:
-    """Each trial: a node of its own reads normal, then (change at a random phase) breaching, 1 Hz."""
+    """Each trial: the node reads normal, then (the change at a random phase) breaching, at 1 Hz; the
+    next normal reading resolves it. One node for all trials, as a real node would be (warm detectors)."""
     out = []
-    for i in range(n):
-        node = f"bench-{phase}-{i}"
+    for _ in range(n):
         t0 = time.time()
         agent.scrape(node, NORMAL)
         change = t0 + 1.0 + random.uniform(0.0, 1.0)  # the value changes between two scrapes
@@ -217,15 +223,16 @@ def gpuwatch_trials(agent: OneHertzAgent, hook: Webhook, alerts: AlertTopicWatch
             if value == BREACH:
                 break
             tick += 1.0
-        got = hook.wait_firing("/gw", "node", node, timeout)
+        got = hook.wait_firing("/gw", "node", node, timeout, since=sample)
         trial = {"node": node, "change": change, "sample": sample, "published": published,
-                 "webhook": got[0] if got else None, "alert": alerts.first.get(node)}
+                 "webhook": got[0] if got else None, "alert": alerts.published(node, sample)}
         out.append(trial)
+        time.sleep(max(0.0, tick + 1.0 - time.time()))
         agent.scrape(node, NORMAL)  # resolves it
-        time.sleep(0.3)
+        time.sleep(0.5)
     time.sleep(0.5)
     for t in out:  # the alerts topic watcher may have read the event after the webhook got it
-        t["alert"] = alerts.first.get(t["node"], t["alert"])
+        t["alert"] = alerts.published(t["node"], t["sample"]) or t["alert"]
     return out
 
 
@@ -434,8 +441,8 @@ def main() -> int:
         alerts = AlertTopicWatch(args.bootstrap, f"{prefix}.gpuwatch.alerts.v1")
         agent = OneHertzAgent(args.bootstrap, f"{prefix}.gpuwatch.metrics.v1")
         print("gpuwatch: warm-up trial, then idle trials...", flush=True)
-        gpuwatch_trials(agent, hook, alerts, "warm", 2, 60.0)
-        results["idle"] = gpuwatch_trials(agent, hook, alerts, "idle", args.trials, args.timeout)
+        gpuwatch_trials(agent, hook, alerts, "bench-node", 2, 60.0)  # warm-up: the node's detectors, connections
+        results["idle"] = gpuwatch_trials(agent, hook, alerts, "bench-node", args.trials, args.timeout)
 
         if shutil.which("prometheus") and shutil.which("prometheus-alertmanager"):
             print("Prometheus + Alertmanager trials...", flush=True)
@@ -461,7 +468,7 @@ def main() -> int:
         while time.time() < deadline and not pipeline_samples(web_port) > before + 5_000:
             time.sleep(0.05)
         t_start, s_start = time.time(), pipeline_samples(web_port)
-        results["ingest"] = gpuwatch_trials(agent, hook, alerts, "ingest", args.trials, args.timeout)
+        results["ingest"] = gpuwatch_trials(agent, hook, alerts, "bench-node", args.trials, args.timeout)
         t_end, s_end = time.time(), pipeline_samples(web_port)
         backlog.wait(600)
         summary = json.loads(backlog.stdout.read().strip().splitlines()[-1])

@@ -17,7 +17,7 @@ import orjson
 
 from pipelines import telemetry
 from pipelines.commit import AckLedger
-from pipelines.decide import Condition, IncidentBook
+from pipelines.decide import Condition, IncidentBook, readings
 from pipelines.decide.faults import FaultIncidents
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
@@ -55,6 +55,8 @@ class PipelineContext:
     explainer: Any = None
     #: incidents whose log evidence was looked up (insertion-ordered, bounded)
     _explained: dict[str, None] = field(default_factory=dict)
+    #: node -> the rows of its latest metric batch: the readings a page shows (peers now, values at resolution)
+    latest_rows: dict[str, list] = field(default_factory=dict)
     _explaining: set = field(default_factory=set)
 
     # -- dead letters --------------------------------------------------------------------------
@@ -108,6 +110,8 @@ class PipelineContext:
         page must not wait for it, so it runs afterwards, off the alert path (:meth:`_explain_later`).
         """
         ev = self._with_gpu_model(ev)
+        rows = self.latest_rows.get(ev.labels.get("node", ""), [])
+        ev = readings.with_peers(ev, rows) if ev.status == "firing" else readings.at_resolution(ev, rows)
         await self._send(ev)
         if ev.status == "firing" and self.explainer is not None and not ev.source.startswith("log"):
             incident = f"{ev.fingerprint}:{ev.starts_at:.3f}"
@@ -141,29 +145,43 @@ class PipelineContext:
         return ev
 
     async def _explain_later(self, ev: AlertEvent, booked: bool) -> None:
-        """The log templates around the onset, as an update of the incident if it is still open.
+        """The log templates and the GPU's series around the onset, as an update of the incident if
+        it is still open. Waits one flush first, so the rows of the onset are stored.
 
         ``booked``: the incident lives in its node's book (not a job's), which builds the update."""
         node, labels = ev.labels.get("node", ""), ev.labels
+        await asyncio.sleep(self.settings.flush_interval_s * 1.5)
+        store = getattr(self.sink, "store", None)
+        gpu, metrics = labels.get("gpu", ""), readings.gpu_metrics(ev)
+
+        def lookup() -> tuple[list, str, str]:
+            evidence, query = self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)
+            series = ""
+            if store is not None and gpu.isdigit() and metrics:
+                sql = readings.series_query(store.database, node, gpu, metrics[0], ev.starts_at - 60, ev.starts_at + 30)
+                series = readings.series_line(metrics[0], [(float(t), float(v)) for t, v in store.query(sql).rows],
+                                              ev.starts_at)
+            return evidence, query, series
+
         loop = asyncio.get_running_loop()
         try:
-            evidence, query = await asyncio.wait_for(loop.run_in_executor(
-                None, lambda: self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)), 30.0)
+            evidence, query, series = await asyncio.wait_for(loop.run_in_executor(None, lookup), 30.0)
         except Exception:  # no logs is no reason to fail anything
             log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
             return
-        if not evidence:
+        annotations = {**({"logs_query": query} if evidence else {}), **({"series": series} if series else {})}
+        if not annotations:
             return
         book = self.books.get(node)
         if booked:
-            update = book.faults.add_evidence(ev.fingerprint, evidence, {"logs_query": query}) \
+            update = book.faults.add_evidence(ev.fingerprint, evidence, annotations) \
                 if book is not None and book.faults is not None else None
             if update is None:
                 return  # the incident ended meanwhile
             self.dirty_books.add(node)
         else:  # an alert decided outside the node books (job peers)
             update = ev.model_copy(update={"evidence": (list(ev.evidence) + evidence)[:32],
-                                           "annotations": {**ev.annotations, "logs_query": query},
+                                           "annotations": {**ev.annotations, **annotations},
                                            "event_ts": ev.event_ts + 0.001})
         await self._send(self._with_gpu_model(update))
 
