@@ -100,7 +100,7 @@ class FaultIncidents:
     def apply(self, events: list[AlertEvent]) -> list[AlertEvent]:
         """Turn condition events into incident events: a page for a new fault, an update when a
         condition joins, a resolution when the last condition of a fault resolves."""
-        changed: dict[str, str] = {}  # incident fingerprint -> "new" | "update" | "resolved"
+        changed: dict[str, str] = {}  # incident fingerprint -> "new" | "update" | "resolved" | "new and resolved"
         passthrough: list[AlertEvent] = []
         for ev in events:
             if ev.status == "firing":
@@ -110,8 +110,10 @@ class FaultIncidents:
         out = list(passthrough)
         for fp, what in changed.items():
             fault = self.faults[fp]
-            out.append(self._event(fault, "resolved" if what == "resolved" else "firing"))
-            if what == "resolved":
+            if what in ("new", "update", "new and resolved"):
+                out.append(self._event(fault, "firing"))
+            if what in ("resolved", "new and resolved"):
+                out.append(self._event(fault, "resolved"))
                 del self.faults[fp]
         return out
 
@@ -155,10 +157,8 @@ class FaultIncidents:
             return
         fault.members[ev.fingerprint] = ev
         fault.open.discard(ev.fingerprint)
-        if not fault.open:
-            changed[fp] = "resolved"
-        elif fp not in changed:
-            pass  # one condition of several ended: nothing worth a message
+        if not fault.open:  # the last condition ended (one of several ending is not worth a message)
+            changed[fp] = "new and resolved" if changed.get(fp) == "new" else "resolved"
 
     # -- the message ----------------------------------------------------------------------------
     def _event(self, fault: _Fault, status: str, ts: float | None = None) -> AlertEvent:
