@@ -207,11 +207,10 @@ class OneHertzAgent:
 
 
 def gpuwatch_trials(agent: OneHertzAgent, hook: Webhook, alerts: AlertTopicWatch, node: str, n: int,
-                    timeout: float, late_s: float = 0.0) -> list[dict]:
+                    timeout: float) -> list[dict]:
     """Each trial: the node reads normal, then (the change at a random phase) breaching, at 1 Hz, and
     keeps reading breaching until the page comes (at most ``timeout``); then a normal reading resolves
-    it. One node for all trials, as a real node would be (warm detectors). Pages that come later than
-    ``timeout`` are still timed, for ``late_s`` after the last trial."""
+    it. One node for all trials, as a real node would be (warm detectors)."""
     out = []
     for _ in range(n):
         t0 = time.time()
@@ -233,6 +232,12 @@ def gpuwatch_trials(agent: OneHertzAgent, hook: Webhook, alerts: AlertTopicWatch
         time.sleep(max(0.0, tick - time.time()))
         agent.scrape(node, NORMAL)  # resolves it
         time.sleep(0.5)
+    return time_pages(out, hook, alerts, node, 0.0)
+
+
+def time_pages(out: list[dict], hook: Webhook, alerts: AlertTopicWatch, node: str, late_s: float) -> list[dict]:
+    """When each trial's page reached the webhook and its alert the alerts topic; pages later than
+    the trial's wait are still timed, for ``late_s`` more."""
     deadline = time.time() + late_s
     while time.time() < deadline and not all(hook.first_firing("/gw", "node", node, t["sample"]) for t in out):
         time.sleep(0.2)
@@ -477,9 +482,9 @@ def main() -> int:
         while time.time() < deadline and not pipeline_samples(web_port) > before + 5_000:
             time.sleep(0.05)
         t_start, s_start = time.time(), pipeline_samples(web_port)
-        results["ingest"] = gpuwatch_trials(agent, hook, alerts, "bench-node", args.trials, args.ingest_timeout,
-                                            late_s=120.0)
+        ingest = gpuwatch_trials(agent, hook, alerts, "bench-node", args.trials, args.ingest_timeout)
         t_end, s_end = time.time(), pipeline_samples(web_port)
+        results["ingest"] = time_pages(ingest, hook, alerts, "bench-node", late_s=120.0)
         backlog.wait(600)
         summary = json.loads(backlog.stdout.read().strip().splitlines()[-1])
         results["ingest_rate"] = (s_end - s_start) / max(t_end - t_start, 1e-9)
