@@ -183,7 +183,7 @@ class PipelineContext:
             update = ev.model_copy(update={"evidence": (list(ev.evidence) + evidence)[:32],
                                            "annotations": {**ev.annotations, **annotations},
                                            "event_ts": ev.event_ts + 0.001})
-        await self._send(self._with_gpu_model(update))
+        await self._send(readings.with_peers(self._with_gpu_model(update), self.latest_rows.get(node, [])))
 
     # -- flushing ------------------------------------------------------------------------------
     async def flush(self) -> int:

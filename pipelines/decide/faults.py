@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.decide.wording import evidence_lines
+from pipelines.decide.wording import describe, evidence_lines
 from schemas.alerts import AlertEvent, Evidence
 
 #: Different names for one symptom: a GPU that stops reporting and a node that stops reporting.
@@ -170,14 +170,19 @@ class FaultIncidents:
         names = list(dict.fromkeys(m.alertname for m in members))
         gpus = sorted({m.labels["gpu"] for m in members if "gpu" in m.labels}, key=lambda g: (len(g), g))
         annotations = {**lead.annotations, **fault.extra_annotations, "conditions": ", ".join(names)}
+        evidence, lines = _evidence(members, fault.extra_evidence)
+        plain = next((describe(e, lead.labels) for e in lead.evidence if e.value is not None), "")
+        if plain:  # the detector's own words stay, under another name
+            annotations.setdefault("detector_summary", lead.annotations.get("summary", ""))
         if len(members) > 1:
-            annotations["summary"] = _summary(fault.node, gpus, names, lead)
+            annotations["summary"] = _summary(fault.node, gpus, names, lead, plain)
+        elif plain:
+            annotations["summary"] = f"{fault.node}: {plain}"[:1024]
         if len(gpus) > 1:
             annotations["gpus"] = ", ".join(gpus)
         for m in members[1:]:
             if m.evidence_query:
                 annotations.setdefault(f"evidence_query_{m.alertname}", m.evidence_query)
-        evidence, lines = _evidence(members, fault.extra_evidence)
         annotations["evidence"] = "\n".join(lines)[:4000]
         return lead.model_copy(update={
             "status": status, "severity": severity, "annotations": annotations, "evidence": evidence,
@@ -185,9 +190,9 @@ class FaultIncidents:
         })
 
 
-def _summary(node: str, gpus: list[str], names: list[str], lead: AlertEvent) -> str:
+def _summary(node: str, gpus: list[str], names: list[str], lead: AlertEvent, plain: str) -> str:
     where = (f"GPU {gpus[0]}" if len(gpus) == 1 else f"GPUs {', '.join(gpus)}" if gpus else "the node")
-    first = lead.annotations.get("summary", lead.alertname)
+    first = plain or lead.annotations.get("summary", lead.alertname)
     return f"{node} {where}: {len(names)} conditions, one fault ({', '.join(names)}). First: {first}"[:1024]
 
 

@@ -48,8 +48,8 @@ def peers_line(rows: list[tuple], gpu: str, metric: str) -> str:
 
 def gpu_metrics(ev: AlertEvent) -> list[str]:
     """The metrics named by an alert's evidence that a GPU reports (not log templates or counts)."""
-    return list(dict.fromkeys(e.metric for e in ev.evidence
-                              if e.value is not None and not e.metric.startswith(("log_", "samples", "heartbeat"))))
+    return list(dict.fromkeys(e.metric for e in ev.evidence if e.value is not None and not e.metric.startswith(
+        ("log_", "samples", "heartbeat", "xid_", "sxid_"))))
 
 
 def with_peers(ev: AlertEvent, rows: list[tuple]) -> AlertEvent:

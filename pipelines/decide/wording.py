@@ -11,17 +11,23 @@ baseline was (the peers, the GPU's usual value, or a rule's threshold).
 >>> e = Evidence(metric="gpu_temp_c", value=84.1, baseline=69.9, score=37.0,
 ...              detail="peer baseline: median of 8 GPUs on the node plus this GPU's usual offset")
 >>> describe(e, {"gpu": "3"})
-'GPU 3 temperature is 14.2 °C above its peers: 84.1 °C vs 69.9 °C'
+'GPU 3 is 14.2 °C hotter than its 7 peers (84.1 °C vs 69.9 °C)'
 >>> describe(Evidence(metric="gpu_temp_c", value=91.0, baseline=85.0, detail="value > 85"), {"gpu": "0"})
 'GPU 0 temperature is 91 °C, over the 85 °C threshold'
+>>> describe(Evidence(metric="ecc_dbe_volatile_total", value=2.0, baseline=0.0, detail="increase over 60s > 0"),
+...          {"gpu": "1"})
+'GPU 1 double-bit ECC errors: 2 in the last 60 s, over the 0 threshold'
+>>> describe(Evidence(metric="xid_79", value=79.0, detail="GPU has fallen off the bus"), {"gpu": "2"})
+'GPU 2: XID 79, GPU has fallen off the bus'
 >>> describe(Evidence(metric="ecc_sbe_volatile_total", value=40.0, baseline=0.1, score=9.0,
 ...                   detail="per-second rate; z-score vs EWMA baseline"), {"gpu": "1"})
-'GPU 1 single-bit ECC errors is 40 /s, usually 0.1 /s'
+'GPU 1 single-bit ECC errors: 40 /s, usually 0.1 /s'
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from schemas.alerts import Evidence
 
@@ -73,6 +79,9 @@ def fmt(value: float, unit: str) -> str:
 def describe(e: Evidence, labels: dict[str, str] | None = None) -> str:
     """One line of plain words for one piece of evidence."""
     labels = labels or {}
+    if re.fullmatch(r"s?xid_\d+", e.metric):  # a driver event: its code and what it means
+        who = f"GPU {labels['gpu']}: " if labels.get("gpu") not in (None, "", "-1") else ""
+        return f"{who}{e.metric.replace('_', ' ').upper()}, {e.detail}"[:300]
     if e.value is None or not math.isfinite(e.value):
         return f"{NAMES.get(e.metric, e.metric)}: {e.detail}".strip(": ")[:300]
     unit = unit_of(e.metric, e.detail)
@@ -85,13 +94,21 @@ def describe(e: Evidence, labels: dict[str, str] | None = None) -> str:
     base = fmt(e.baseline, unit)
     if detail.startswith(("value ", "increase ")):  # a threshold rule: baseline is the threshold
         side = "over" if ">" in detail else "under"
+        window = re.match(r"increase over ([\d.]+)s", detail)
+        if window:
+            return f"{who}{name}: {value} in the last {float(window.group(1)):g} s, {side} the {base} threshold"
         return f"{who}{name} is {value}, {side} the {base} threshold"
     if "peer" in detail:
         diff = e.value - e.baseline
-        return f"{who}{name} is {fmt(abs(diff), unit)} {'above' if diff >= 0 else 'below'} its peers: {value} vs {base}"
+        m = re.search(r"median of (\d+) gpus", detail)
+        peers = f"its {int(m.group(1)) - 1} peers" if m else "its peers"
+        if unit == "°C":
+            return f"{who or 'it '}is {fmt(abs(diff), unit)} {'hotter' if diff >= 0 else 'cooler'} than {peers} " \
+                   f"({value} vs {base})"
+        return f"{who}{name} is {fmt(abs(diff), unit)} {'above' if diff >= 0 else 'below'} {peers} ({value} vs {base})"
     if detail.startswith("template "):
         return e.detail[:300]
-    return f"{who}{name} is {value}, usually {base}"
+    return f"{who}{name}: {value}, usually {base}"
 
 
 def evidence_lines(evidence: list[Evidence], labels: dict[str, str] | None = None) -> list[str]:

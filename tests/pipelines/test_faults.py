@@ -89,7 +89,9 @@ def test_the_page_says_it_in_plain_words_with_units():
                    detail="peer baseline: median of 8 GPUs on the node plus this GPU's usual offset")]
     [page] = b.observe("n1", 1.0, [cond("GpuHotterThanPeers", 1.0, gpu="3", evidence=ev,
                                         annotations={"summary": "GPU 3 runs hot"})])
-    assert "GPU 3 temperature is 14.2 °C above its peers: 84.1 °C vs 69.9 °C" in page.annotations["evidence"]
+    assert "GPU 3 is 14.2 °C hotter than its 7 peers (84.1 °C vs 69.9 °C)" in page.annotations["evidence"]
+    assert page.annotations["summary"] == "n1: GPU 3 is 14.2 °C hotter than its 7 peers (84.1 °C vs 69.9 °C)"
+    assert page.annotations["detector_summary"] == "GPU 3 runs hot"
 
 
 def test_log_evidence_found_later_updates_the_open_incident_only():
