@@ -57,6 +57,7 @@ class PipelineContext:
     _explained: dict[str, None] = field(default_factory=dict)
     #: node -> the rows of its latest metric batch: the readings a page shows (peers now, values at resolution)
     latest_rows: dict[str, list] = field(default_factory=dict)
+    #: lookups in flight (referenced, so the loop does not drop them)
     _explaining: set = field(default_factory=set)
 
     # -- dead letters --------------------------------------------------------------------------
