@@ -17,7 +17,8 @@ import orjson
 
 from pipelines import telemetry
 from pipelines.commit import AckLedger, flush_then_ack
-from pipelines.decide import Condition, IncidentBook
+from pipelines.decide import Condition, IncidentBook, readings
+from pipelines.decide.faults import FaultIncidents
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
@@ -57,6 +58,12 @@ class PipelineContext:
     #: Judges the worker's health now (pipelines.health.report, bound by app.py)
     health: Callable[[], Any] | None = None
     _late_counted: int = 0
+    #: incidents whose log evidence was looked up (insertion-ordered, bounded)
+    _explained: dict[str, None] = field(default_factory=dict)
+    #: node -> the rows of its latest metric batch: the readings a page shows (peers now, values at resolution)
+    latest_rows: dict[str, list] = field(default_factory=dict)
+    #: lookups in flight (referenced, so the loop does not drop them)
+    _explaining: set = field(default_factory=set)
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
@@ -86,6 +93,8 @@ class PipelineContext:
         book = self.books.get(node)
         if book is None:
             book = (restore(node) if restore else None) or IncidentBook()
+            if book.faults is None:  # one incident per fault (also for a book checkpointed before that)
+                book.faults = FaultIncidents()
             self.books[node] = book
         return book
 
@@ -98,7 +107,7 @@ class PipelineContext:
         if events or before != (len(book.incidents), len(book.firing())):
             self.dirty_books.add(node)
         for ev in events:
-            await self.publish_alert(ev)
+            await self.publish_alert(ev, booked=True)
         return events
 
     async def sweep(self, node: str, ts: float, channel: str) -> None:
@@ -110,10 +119,29 @@ class PipelineContext:
         if events:
             self.dirty_books.add(node)
         for ev in events:
-            await self.publish_alert(ev)
+            await self.publish_alert(ev, booked=True)
 
-    async def publish_alert(self, ev: AlertEvent) -> None:
-        ev = await self._enrich(ev)
+    async def publish_alert(self, ev: AlertEvent, *, booked: bool = False) -> None:
+        """Publish at once with what is in memory; the log evidence follows as an update.
+
+        The log lookup is a ClickHouse query that shares the store's lock with the inserts; a
+        page must not wait for it, so it runs afterwards, off the alert path (:meth:`_explain_later`).
+        """
+        ev = self._with_gpu_model(ev)
+        rows = self.latest_rows.get(ev.labels.get("node", ""), [])
+        ev = readings.with_peers(ev, rows) if ev.status == "firing" else readings.at_resolution(ev, rows)
+        await self._send(ev)
+        if ev.status == "firing" and self.explainer is not None and not ev.source.startswith("log"):
+            incident = f"{ev.fingerprint}:{ev.starts_at:.3f}"
+            if ev.labels.get("node") and incident not in self._explained:
+                self._explained[incident] = None
+                while len(self._explained) > 10_000:
+                    del self._explained[next(iter(self._explained))]
+                task = asyncio.get_running_loop().create_task(self._explain_later(ev, booked))
+                self._explaining.add(task)
+                task.add_done_callback(self._explaining.discard)
+
+    async def _send(self, ev: AlertEvent) -> None:
         await self.send_alert(ev.fingerprint.encode(), encode(ev))
         labels = ev.labels
         gpu = int(labels["gpu"]) if labels.get("gpu", "").lstrip("-").isdigit() else -1
@@ -125,27 +153,55 @@ class PipelineContext:
         telemetry.ALERTS.labels(ev.status).inc()
         log.info("alert %s %s %s", ev.status, ev.alertname, ev.fingerprint)
 
-    async def _enrich(self, ev: AlertEvent) -> AlertEvent:
-        """Add what a responder needs that the detector did not know: the GPU model, and the
-        log templates around the onset. Labels added here are not part of the fingerprint."""
+    def _with_gpu_model(self, ev: AlertEvent) -> AlertEvent:
+        """The GPU model from the heartbeats' inventory (a label, not part of the fingerprint)."""
         labels = ev.labels
-        update: dict[str, Any] = {}
-        node, gpu = labels.get("node", ""), labels.get("gpu", "")
-        model = self.gpu_models.get((node, int(gpu))) if gpu.isdigit() else None
+        gpu = labels.get("gpu", "")
+        model = self.gpu_models.get((labels.get("node", ""), int(gpu))) if gpu.isdigit() else None
         if model and "gpu_model" not in labels:
-            update["labels"] = {**labels, "gpu_model": model}
-        if ev.status == "firing" and self.explainer is not None and node and not ev.source.startswith("log"):
-            loop = asyncio.get_running_loop()
-            try:
-                evidence, query = await asyncio.wait_for(loop.run_in_executor(
-                    None, lambda: self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)), 5.0)
-            except Exception:  # no logs is no reason to hold an alert back
-                log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
-                evidence, query = [], ""
-            if evidence:
-                update["evidence"] = (list(ev.evidence) + evidence)[:32]
-                update["annotations"] = {**ev.annotations, "logs_query": query}
-        return ev.model_copy(update=update) if update else ev
+            return ev.model_copy(update={"labels": {**labels, "gpu_model": model}})
+        return ev
+
+    async def _explain_later(self, ev: AlertEvent, booked: bool) -> None:
+        """The log templates and the GPU's series around the onset, as an update of the incident if
+        it is still open. Waits one flush first, so the rows of the onset are stored.
+
+        ``booked``: the incident lives in its node's book (not a job's), which builds the update."""
+        node, labels = ev.labels.get("node", ""), ev.labels
+        await asyncio.sleep(self.settings.flush_interval_s * 1.5)
+        store = getattr(self.sink, "store", None)
+        gpu, metrics = labels.get("gpu", ""), readings.gpu_metrics(ev)
+
+        def lookup() -> tuple[list, str, str]:
+            evidence, query = self.explainer.explain(node=node, job=labels.get("job"), ts=ev.starts_at)
+            series = ""
+            if store is not None and gpu.isdigit() and metrics:
+                sql = readings.series_query(store.database, node, gpu, metrics[0], ev.starts_at - 60, ev.starts_at + 30)
+                series = readings.series_line(metrics[0], [(float(t), float(v)) for t, v in store.query(sql).rows],
+                                              ev.starts_at)
+            return evidence, query, series
+
+        loop = asyncio.get_running_loop()
+        try:
+            evidence, query, series = await asyncio.wait_for(loop.run_in_executor(None, lookup), 30.0)
+        except Exception:  # no logs is no reason to fail anything
+            log.debug("log explanation failed for %s", ev.fingerprint, exc_info=True)
+            return
+        annotations = {**({"logs_query": query} if evidence else {}), **({"series": series} if series else {})}
+        if not annotations:
+            return
+        book = self.books.get(node)
+        if booked:
+            update = book.faults.add_evidence(ev.fingerprint, evidence, annotations) \
+                if book is not None and book.faults is not None else None
+            if update is None:
+                return  # the incident ended meanwhile
+            self.dirty_books.add(node)
+        else:  # an alert decided outside the node books (job peers)
+            update = ev.model_copy(update={"evidence": (list(ev.evidence) + evidence)[:32],
+                                           "annotations": {**ev.annotations, **annotations},
+                                           "event_ts": ev.event_ts + 0.001})
+        await self._send(readings.with_peers(self._with_gpu_model(update), self.latest_rows.get(node, [])))
 
     # -- flushing ------------------------------------------------------------------------------
     async def flush(self) -> FlushResult:
@@ -185,6 +241,7 @@ class PipelineContext:
         nodes = [n for n, p in self.node_partition.items() if p in node_partitions]
         for node in nodes:
             self.books.pop(node, None)
+            self.latest_rows.pop(node, None)
             self.dirty_books.discard(node)
             self.rules.forget_node(node)
             del self.node_partition[node]

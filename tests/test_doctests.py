@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "schemas.alerts", "schemas.codec", "schemas.logs", "schemas.metrics", "pipelines.settings",
-    "pipelines.store", "pipelines.kafka_auth", "pipelines.decide.incidents", "pipelines.processors.job_peers", "pipelines.transforms.aggregate", "pipelines.transforms.rules",
+    "pipelines.store", "pipelines.kafka_auth", "pipelines.decide.incidents", "pipelines.decide.faults", "pipelines.decide.wording", "pipelines.decide.readings", "pipelines.processors.job_peers", "pipelines.transforms.aggregate", "pipelines.transforms.rules",
     "agents.simulator",
     "pipelines.query_policy", "pipelines.query_sandbox", "pipelines.web", "pipelines.listen_ports", "kafka_security",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipelines.decide.condition import Condition
+from pipelines.decide.faults import FaultIncidents
 from schemas.alerts import AlertEvent
 
 
@@ -43,6 +44,9 @@ class IncidentBook:
     """Open incidents, keyed by fingerprint."""
 
     incidents: dict[str, _Incident] = field(default_factory=dict)
+    #: When set, condition events are joined into one incident per fault (what the pipeline pages on);
+    #: without it every condition is its own alert (backtests score conditions one by one).
+    faults: FaultIncidents | None = None
 
     def observe(self, node: str, ts: float, conditions: list[Condition], *,
                 channel: str = "metrics", clears: bool = True) -> list[AlertEvent]:
@@ -76,7 +80,7 @@ class IncidentBook:
             elif ts - inc.last_seen > inc.condition.keep_firing_for_s:
                 del self.incidents[fp]
                 events.append(self._event(fp, inc, "resolved", ts))
-        return events
+        return self._joined(events)
 
     def sweep(self, ts: float, channel: str) -> list[AlertEvent]:
         """Resolve ``channel`` incidents whose ``keep_firing_for`` ran out by event time ``ts``.
@@ -90,7 +94,10 @@ class IncidentBook:
                 del self.incidents[fp]
                 if inc.firing:
                     events.append(self._event(fp, inc, "resolved", ts))
-        return events
+        return self._joined(events)
+
+    def _joined(self, events: list[AlertEvent]) -> list[AlertEvent]:
+        return self.faults.apply(events) if self.faults is not None and events else events
 
     def firing(self) -> list[str]:
         return [fp for fp, inc in self.incidents.items() if inc.firing]

@@ -272,12 +272,14 @@ def load_config(path: str | Path) -> NotifyConfig:
 
 def quick_config(webhooks: list[str], secret: SecretStr | str | None = None, group_wait: str | None = None,
                  group_interval: str | None = None, external_url: str = "") -> NotifyConfig:
-    """The zero-config demo: every alert, one notification each, to the webhooks and the log."""
+    """The zero-config demo: every incident to the webhooks and the log, at once, grouped by node and
+    GPU (one fault is one notification, whatever its other labels); updates of an incident are sent
+    too, as the same incident."""
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-    hooks = [{"url": u, **({"hmac_secret": key} if key else {})} for u in webhooks]
+    hooks = [{"url": u, "send_updates": True, **({"hmac_secret": key} if key else {})} for u in webhooks]
     return parse_config({
         "global": {"external_url": external_url},
-        "route": {"receiver": "default", "group_by": ["..."],
+        "route": {"receiver": "default", "group_by": ["node", "gpu"],
                   "group_wait": group_wait if group_wait is not None else "0s",
                   "group_interval": group_interval if group_interval is not None else "1s",
                   "repeat_interval": "4h"},

@@ -76,6 +76,9 @@ class DedupStage:
     def __init__(self, nflog: NotificationLog, acks: Acks) -> None:
         self.nflog = nflog
         self.acks = acks
+        #: (integration, group key) -> incident id -> event time of the version last sent; for
+        #: ``send_updates`` only, in memory (after a restart an update waits for the next change)
+        self._versions: dict[tuple[str, str], dict[str, float]] = {}
 
     def decide(self, integration: Notifier, flush: GroupFlush, alerts: list[Alert],
                now: float) -> tuple[bool, set[str], set[str]]:
@@ -85,7 +88,15 @@ class DedupStage:
         entry = self.nflog.get(integration.name, flush.key)
         send = needs_update(entry, firing, resolved, integration.config.send_resolved,
                             flush.repeat_interval, now, all_firing_acked=acked)
+        if not send and entry is not None and integration.config.send_updates:
+            sent = self._versions.get((integration.name, flush.key), {})
+            send = any(a.event_ts > sent[a.incident_id] for a in alerts if a.firing and a.incident_id in sent)
         return send, firing, resolved
+
+    def delivered(self, integration: Notifier, flush: GroupFlush, alerts: list[Alert]) -> None:
+        """Remember which version of each firing incident this integration now has."""
+        if integration.config.send_updates:
+            self._versions[(integration.name, flush.key)] = {a.incident_id: a.event_ts for a in alerts if a.firing}
 
 
 @dataclass(frozen=True)
@@ -212,4 +223,5 @@ class DeliveryPipeline:
                 if a.firing and a.received_at:
                     self.metrics.latency.observe(max(0.0, done - a.received_at))
         self.nflog.record(integration.name, flush.key, firing, resolved)
+        self.dedup.delivered(integration, flush, alerts)
         return True

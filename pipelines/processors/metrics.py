@@ -61,6 +61,7 @@ class MetricsProcessor:
         ctx.node_partition[batch.node] = partition
         self.last_node = batch.node
         rows = raw_rows(batch, partition, offset)
+        ctx.latest_rows[batch.node] = rows  # what a page shows: the peers' readings, values at resolution
         if offset > sink.stored_upto(METRICS_RAW.name, partition):
             sink.add(METRICS_RAW.name, rows, partition=partition, offset=offset)
             telemetry.SAMPLES.inc(len(rows))

@@ -61,6 +61,9 @@ class ReceiverConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     send_resolved: bool = True
+    #: Also send when an incident already told about changes (a condition joined it, its log evidence
+    #: arrived): same fingerprint and start, so a receiver updates the page rather than paging again.
+    send_updates: bool = False
     #: Most notifications per second this integration sends (a token bucket), and its burst.
     rate_limit: float = Field(default=20.0, gt=0)
     rate_burst: int = Field(default=20, ge=1)
