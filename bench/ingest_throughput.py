@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,7 @@ def _peak_rss_mib() -> float:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still stops the broker (finally)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", type=int, default=64)
     ap.add_argument("--gpus", type=int, default=8)
