@@ -39,5 +39,5 @@ def check_port_free(host: str, port: int, setting: str) -> None:
         try:
             s.bind((host or "0.0.0.0", port))
         except OSError as e:
-            raise PortError(f"cannot listen on {host}:{port} ({e.strerror}); another process may hold it: "
-                            f"stop it or change {setting}") from None
+            raise PortError(f"{host}:{port} is already taken ({e.strerror}): stop what holds it "
+                            f"or change {setting}") from None

@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     check_port_free("127.0.0.1", args.port, "--port")
                     check_port_free("127.0.0.1", args.controller_port, "--controller-port")
-                except PortError as e:
-                    raise UsageError(str(e)) from None
+                except PortError as e:  # the machine's state, not the command line: exit 1
+                    print(f"gpuwatch kafka: error: {e}", file=sys.stderr)
+                    return 1
             broker.start()
             from pipelines.topics_admin import ensure_topics
             ensure_topics(broker.bootstrap)
