@@ -45,6 +45,7 @@ def webhook_payload(n: Notification, max_alerts: int = 0) -> dict:
     return {
         "version": "4",
         "groupKey": n.group_key,
+        "idempotencyKey": n.idempotency_key,
         "truncatedAlerts": truncated,
         "status": n.status,
         "receiver": n.receiver,

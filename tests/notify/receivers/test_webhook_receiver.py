@@ -79,3 +79,20 @@ def test_unreachable_and_timeouts_are_recoverable_and_redacted():
         send_once(WebhookNotifier(WebhookConfig(url=f"http://127.0.0.1:{port}/tok2"), "t"),
               make_notification(make_event()))
     assert e.value.recoverable and "cannot reach" in str(e.value) and "tok2" not in str(e.value)
+
+
+def test_every_attempt_of_one_notification_carries_the_same_idempotency_key(http_receiver):
+    """A receiver that answered slowly may see the retry of a request it already handled:
+    the key lets it drop the repeat, and a different notification never reuses it."""
+    hook = http_receiver()
+    config = WebhookConfig(url=hook.url())
+    firing = make_event(node="n1", gpu="3")
+    update = firing.model_copy(update={"event_ts": firing.event_ts + 5})
+    resolved = firing.model_copy(update={"status": "resolved", "ends_at": firing.starts_at + 60,
+                                         "event_ts": firing.starts_at + 60})
+    # the first notification, its retry (a fresh notifier: as after a restart), an update, the resolution
+    for event in (firing, firing, update, resolved):
+        send_once(WebhookNotifier(config, "team"), make_notification(event))
+    keys = [r.headers["idempotency-key"] for r in hook.received]
+    assert keys[0] == keys[1] and len(set(keys)) == 3
+    assert [r.json()["idempotencyKey"] for r in hook.received] == keys

@@ -3,7 +3,8 @@
 Posts Alertmanager's v2 ``postableAlerts``: labels, annotations, startsAt,
 endsAt and generatorURL. A resolved alert is sent with its end time, which
 resolves it in Alertmanager. Alertmanager answers 200; 400 means a bad alert
-(not retried).
+(not retried). Alertmanager itself deduplicates by labels; each request
+also carries the notification's ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class AlertmanagerNotifier(HttpNotifier):
         return out
 
     async def notify(self, n: Notification) -> None:
-        headers = {}
+        headers = {"Idempotency-Key": n.idempotency_key}  # Alertmanager ignores it; a proxy in front may not
         if self.config.basic_auth_password is not None:
             cred = f"{self.config.basic_auth_username}:{self.config.basic_auth_password.get_secret_value()}"
             headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()

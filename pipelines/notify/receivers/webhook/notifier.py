@@ -5,6 +5,10 @@ so a receiver can refuse both forged and replayed requests::
 
     X-Gpuwatch-Timestamp: 1718000000
     X-Gpuwatch-Signature: sha256=<hex digest>
+
+Every request carries ``Idempotency-Key`` (also ``idempotencyKey`` in the
+body): the same for each retry of one notification, so a receiver can drop a
+request it already processed (see :attr:`Notification.idempotency_key`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class WebhookNotifier(HttpNotifier):
 
     def render(self, n: Notification) -> tuple[bytes, dict[str, str]]:
         body = orjson.dumps(webhook_payload(n, self.config.max_alerts))
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Idempotency-Key": n.idempotency_key}
         if self.config.hmac_secret is not None:
             ts = str(int(time.time()))
             headers[self.config.timestamp_header] = ts
