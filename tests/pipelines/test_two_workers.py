@@ -90,5 +90,8 @@ def test_partitions_move_both_ways_without_false_silence_pages_or_repeated_pages
     pages = [a for a in _pages(bootstrap, stack.topic("gpuwatch.alerts.v1"))]
     silent = [a["labels"]["node"] for a in pages if a["alertname"] == "NodeStoppedReporting"]
     assert silent == [], silent
-    hot = Counter((a["labels"]["node"], a["status"]) for a in pages if a["alertname"] == "GpuTemperatureHigh")
+    # a page is a new incident, (fingerprint, start); later firing events of it are updates (evidence, series)
+    incidents = {(a["fingerprint"], a["starts_at"], a["status"], a["labels"]["node"])
+                 for a in pages if a["alertname"] == "GpuTemperatureHigh"}
+    hot = Counter((node, status) for _, _, status, node in incidents)
     assert hot == {(f"node-{i}", "firing"): 1 for i in range(NODES)}, hot
