@@ -355,17 +355,20 @@ class SimulatedCluster:
         sm_clock = np.where(hot, sm_clock * np.maximum(0.5, 1 - (node.temp - 87) * 0.03), sm_clock)
         node.energy += power * self.interval
         fb_total = model.fb_gib * GIB if p.regimes else FB_TOTAL
-        if node.serving:
-            fb_target = (0.45 + 0.2 * util / 100) * fb_total
+        if node.serving:  # an inference server preallocates its KV cache: memory barely follows load
+            fb_target = np.full(g, (0.6 + 0.05 * load) * fb_total)
         elif busy:
             fb_target = np.full(g, (node.job_fb if p.regimes else 0.72) * fb_total)
             if node.phase == "ckpt":
                 fb_target = fb_target + 0.02 * fb_total
         else:
             fb_target = np.full(g, 2.0 * GIB)
-        leaking = fb_extra > 0
-        node.fb = np.where(leaking, np.minimum(fb_total * 0.999, fb_target + fb_extra),
-                           node.fb + 0.3 * (fb_target - node.fb))
+        if p.regimes:
+            node.fb += 0.3 * (np.minimum(fb_total * 0.999, fb_target + fb_extra) - node.fb)
+        else:
+            leaking = fb_extra > 0
+            node.fb = np.where(leaking, np.minimum(fb_total * 0.999, fb_target + fb_extra),
+                               node.fb + 0.3 * (fb_target - node.fb))
         sbe_rate = p.sbe_per_s * node.chronic * self.interval
         node.sbe += rng.poisson(sbe_rate) if p.regimes else (rng.random(g) < 0.0005)
         node.replay += rng.poisson(p.replay_per_s * node.chronic * self.interval) if p.regimes \
@@ -460,14 +463,17 @@ class SimulatedCluster:
         if div is not None:
             m = div.size
             node.loss = node.loss * m + (0.05 if m >= 1.1 else 0.0)
+        elif self.profile.regimes:  # a smooth learning curve, observed through per-batch noise
+            node.loss = 0.3 + (node.loss - 0.3) * 0.9995
         else:
             node.loss = max(0.3, node.loss * 0.9995 + rng.normal(0, 0.01))
+        observed = node.loss * (1 + rng.normal(0, 0.02)) if self.profile.regimes else node.loss
         alive = int(node.alive.sum())
         rate = node.phase_factor if node.phase == "stall" else 1.0
         tokens = 3200.0 * alive * rate * (1 + rng.normal(0, 0.02))
         labels = {"job": node.job}
         return [{"gpu": -1, "metric": m, "value": round(float(min(v, 1e30)), 5), "unit": u, "labels": labels}
-                for m, v, u in (("job_step", node.step, ""), ("job_loss", node.loss, ""),
+                for m, v, u in (("job_step", node.step, ""), ("job_loss", observed, ""),
                                 ("job_grad_norm", abs(rng.normal(1.0, 0.1)) * (10 if div is not None and div.size >= 1.1
                                                                               else 1), ""),
                                 ("job_tokens_per_s", tokens, "tok/s"), ("job_learning_rate", 3e-4, ""))]

@@ -203,6 +203,8 @@ def score(results: list[dict]) -> dict:
             if hits:
                 st["detected"] += 1
                 st["delays"].append(max(0.0, min(a[4] for a in hits) - shown_at))
+            else:
+                st.setdefault("missed", []).append((r["shard"].seed, f.node, f.gpu, f.start, shown_at))
             if any(n == f.node and g == f.gpu and shown_at - 1 <= ts <= hi for n, g, ts in r["flags"]):
                 st["hst"] += 1
             if f.kind == "xid79":
@@ -347,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--free-node-hours", type=float, default=None,
                     help="extra fault-free node-hours per configuration (default: enough for the bound)")
     ap.add_argument("--plot", default="bench/detection_quality.png")
+    ap.add_argument("--show-missed", action="store_true", help="list every missed fault (for debugging)")
     args = ap.parse_args(argv)
     scale = 0.25 if args.quick else 1.0
     configs = list(CONFIGS) if args.config == "both" else [args.config]
@@ -364,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     node_ticks = sum(s.ticks for s in shards) * NODES
     print(f"\n{len(shards)} shards, {sum(len(s.faults) for s in shards)} faults, {node_ticks / 1e6:.2f} M node-ticks; "
           f"{wall:.0f} s wall, {cpu:.0f} s CPU ({1e3 * cpu / node_ticks:.2f} ms per node-tick incl. simulation)")
+    if args.show_missed:
+        for c in configs:
+            for (kind, mag), st in sorted(scores[c]["rows"].items()):
+                for m in st.get("missed", []):
+                    print(f"  missed [{c}] {kind}@{mag}: seed {m[0]} {m[1]}/{m[2]} onset {m[3]} shown {m[4]}")
     missed = {c: report(c, scores[c]) for c in configs}
     print(plot(scores, Path(args.plot)))
     print("\ntargets (holdout): recall >= 0.9 per kind at the milder sizes; median delay <= 10 s sudden, <= 60 s "

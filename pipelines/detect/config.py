@@ -114,6 +114,13 @@ class AbsenceConfig(_DetectorSection):
     alert: AlertSpec
 
 
+class ErrorTrendConfig(_DetectorSection):
+    """Early warning: rising error counters, pending remaps, link downgrades (see error_trend.py)."""
+
+    detector: str = "error_trend"
+    alert: AlertSpec
+
+
 class DetectionConfig(_Section):
     """All of detection, for one pipeline."""
 
@@ -133,6 +140,7 @@ class DetectionConfig(_Section):
     gpu_absence: AbsenceConfig | None = None
     node_absence: AbsenceConfig | None = None
     job_peers: PeerMetricConfig | None = None
+    error_trend: ErrorTrendConfig | None = None
 
     @field_validator("families")
     @classmethod

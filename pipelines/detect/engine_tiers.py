@@ -55,7 +55,9 @@ class NodeTierSteps:
         det = self._straggler
         if det is not None:
             metrics = list(det._groups)
-            x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 for m in metrics if m in v}
+            sync = getattr(self, "_sync", None)
+            x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 and (sync is None or g in sync)
+                 for m in metrics if m in v}
             per_metric = det.per_metric(x)
             stalled = set(det.stalled(x))
             base = det.baseline(x)
@@ -182,6 +184,43 @@ class NodeTierSteps:
                                   f"({', '.join(m for m, *_ in top[:3])})"}
                 out.conditions.append(self._condition(cfg.alert, {"node": self.node, "gpu": str(g)}, ts,
                                                       "gpu_multivariate", ev, [g], [m for m, *_ in top], ann))
+
+    # -- early warning: error signals rising before a fatal event ---------------------------------
+    _TREND_RATES = {"ecc_sbe_volatile_total": "ecc_sbe_rate", "pcie_replay_total": "pcie_replay_rate",
+                    "nvlink_crc_errors_total": "nvlink_crc_rate"}
+    _TREND_GAUGES = ("remapped_rows_pending", "pcie_link_width", "pcie_link_gen", "throttle_hw_slowdown",
+                     "gpu_util_pct")
+
+    def _error_trend(self, ts: float, gpus: Gpus, out: Observation) -> None:
+        cfg = self.config.error_trend
+        if cfg is None or not cfg.enabled:
+            return
+        trends = self.__dict__.setdefault("_trend", {})
+        rates = getattr(self, "_rates", {})
+        for g, v in gpus.items():
+            if g < 0:
+                continue
+            x = {name: rates[(g, m)] for m, name in self._TREND_RATES.items() if (g, m) in rates}
+            x.update((k, v[k]) for k in self._TREND_GAUGES if k in v)
+            if not x:
+                continue
+            det = trends.get(g)
+            if det is None:
+                det = trends[g] = cfg.build()
+            scores = det.score_many(x, ts)
+            warm = det.warm
+            det.learn_one(x, ts)
+            scores.pop("gpu_util_pct", None)
+            self._rows(out, ts, g, det.name, scores, det.threshold, warm)
+            firing = sorted((k for k, s in scores.items() if s >= det.threshold), key=lambda k: -scores[k])
+            if not warm or not firing:
+                continue
+            ev = [evidence(k, x.get(k), None, scores[k], "1.0 = threshold; counters as events over "
+                           f"{det.window_s:.0f} s against this GPU's usual rate") for k in firing]
+            ann = {"summary": f"GPU {g} of {self.node}: {', '.join(k.replace('_', ' ') for k in firing)} rising "
+                              "(early warning of a failing GPU)"}
+            out.conditions.append(self._condition(cfg.alert, {"node": self.node, "gpu": str(g)}, ts, det.name, ev,
+                                                  [g], list(self._TREND_RATES) + list(self._TREND_GAUGES), ann))
 
     # -- tier 7: a GPU that stops reporting while its node still does ------------------------------
     def _absence(self, ts: float, gpus: Gpus, out: Observation) -> None:

@@ -48,6 +48,9 @@ class PeerGroup(Detector):
     alpha: learning rate of per-member offsets and of the typical residual.
     min_members: fewer members than this and nobody is judged.
     busy_floor: judge only while the group median is at least this (None: always).
+    max_median_step, settle_ticks: when the group median moves more than ``max_median_step`` in one
+      tick (the whole group changing regime: a job starting, a checkpoint), nobody is judged for
+      ``settle_ticks`` ticks, because members never change regime in perfect lockstep.
     warmup: ticks of learning before scores count.
     seed: unused (deterministic), kept for the shared contract.
     """
@@ -56,7 +59,8 @@ class PeerGroup(Detector):
 
     def __init__(self, direction: str = "both", threshold_z: float = 6.0, min_scale: float = 1.0,
                  rel_scale: float = 0.0, alpha: float = 0.01, min_members: int = 3,
-                 busy_floor: float | None = None, warmup: int = 60, seed: int = 0) -> None:
+                 busy_floor: float | None = None, max_median_step: float | None = None, settle_ticks: int = 0,
+                 warmup: int = 60, seed: int = 0) -> None:
         if direction not in ("high", "low", "both"):
             raise ValueError(f"direction must be 'high', 'low' or 'both', not {direction!r}")
         if min_members < 3:
@@ -68,11 +72,37 @@ class PeerGroup(Detector):
         self.alpha = alpha
         self.min_members = min_members
         self.busy_floor = busy_floor
+        self.max_median_step = max_median_step
+        self.settle_ticks = settle_ticks
         self.warmup = warmup
         self.seed = seed
         self._offset: dict[str, float] = {}
         self._noise = 0.0
         self._ticks = 0
+        self._last_median: float | None = None
+        self._unsettled = 0
+
+    def _settling(self, med: float) -> bool:
+        """Whether the group is changing regime now (see ``max_median_step``)."""
+        if self.max_median_step is None:
+            return False
+        last = getattr(self, "_last_median", None)
+        moved = last is not None and abs(med - last) > self.max_median_step
+        return moved or getattr(self, "_unsettled", 0) > 0
+
+    def _track(self, x: Features) -> None:
+        if self.max_median_step is None:
+            return
+        vals = [float(v) for v in x.values() if isinstance(v, (int, float)) and math.isfinite(v)]
+        if not vals:
+            return
+        med = median(vals)
+        last = getattr(self, "_last_median", None)
+        if last is not None and abs(med - last) > self.max_median_step:
+            self._unsettled = self.settle_ticks
+        elif getattr(self, "_unsettled", 0) > 0:
+            self._unsettled -= 1
+        self._last_median = med
 
     def _residuals(self, x: Features) -> tuple[dict[str, float], float, float] | None:
         """Residual per member, group median and scale; None when the group cannot be judged."""
@@ -81,6 +111,8 @@ class PeerGroup(Detector):
             return None
         med = median(vals.values())
         if self.busy_floor is not None and med < self.busy_floor:
+            return None
+        if self._settling(med):
             return None
         mad = median(abs(v - med) for v in vals.values())
         off = self._offset
@@ -106,6 +138,7 @@ class PeerGroup(Detector):
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         judged = self._residuals(x)
+        self._track(x)
         if judged is None:
             return
         resid, _, scale = judged
