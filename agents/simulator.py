@@ -118,6 +118,7 @@ class _Node:
     phase_left: int = 0
     phase_factor: float = 1.0
     lag: np.ndarray | None = None
+    before_divergence: tuple | None = None
     next_ckpt: int = 0
     next_eval: int = 0
     temp: np.ndarray = None
@@ -460,6 +461,14 @@ class SimulatedCluster:
         node.step += 1
         faults = self._by_node.get(node.name, ())
         div = next((f for f in faults if f.kind == "loss_divergence" and f.active(self.tick_no)), None)
+        if self.profile.regimes:
+            if div is not None and div.start == self.tick_no:
+                node.before_divergence = (node.loss, node.step)
+            ended = next((f for f in faults if f.kind == "loss_divergence" and f.duration
+                          and f.start + f.duration <= self.tick_no and node.before_divergence), None)
+            if ended is not None:  # the operator restarts the run from its last checkpoint
+                node.loss, node.step = node.before_divergence[0], max(0, node.before_divergence[1] - 600)
+                node.before_divergence = None
         if div is not None:
             m = div.size
             node.loss = node.loss * m + (0.05 if m >= 1.1 else 0.0)

@@ -3,9 +3,10 @@
 A leak grows by about the same amount every sample; a job allocating its
 working set, a checkpoint buffer or an inference cache following its load jump
 or wander and settle. So the growth rate is the *median* of the used fraction's
-last ``window`` increments, and it counts only while at least ``min_positive``
-of them are positive: one jump (a job starting), a settling fill and noise
-around a level all give a median of about zero. Steps become seconds with the
+last 8 increments when every one of them grew, or else of the last ``window``
+when at least ``min_positive`` of them did, and in both cases only if the newer
+half grew at least half as much as the older half: one jump (a job starting),
+a settling fill and noise around a level all give no rate. Steps become seconds with the
 mean sampling interval, which is learned from the timestamps; the time to
 exhaustion is the distance to ``full_at`` over that rate.
 
@@ -94,17 +95,18 @@ class Exhaustion(Detector):
 
     def _rate(self) -> float:
         """Growth of the used fraction per sample; 0 unless growth is steady."""
-        incs = self._incs
-        if self._n < max(self.warmup, 2) or len(incs) < min(self.window, 5):
+        if self._n < max(self.warmup, 2) or len(self._incs) < 8:
             return 0.0
-        s = sorted(incs)
-        if sum(1 for v in s if v > 0) < self.min_positive * len(s):
+        seq = list(self._incs)
+        short = seq[-8:]  # a clean leak shows in a few samples: every one of them grew
+        if min(short) > 0 and sum(short[4:]) >= 0.5 * sum(short[:4]):
+            return _median(sorted(short))
+        if len(seq) < self.window or sum(1 for v in seq if v > 0) < self.min_positive * len(seq):
             return 0.0
-        seq = list(incs)
         half = len(seq) // 2
         if sum(seq[half:]) < 0.5 * sum(seq[:half]):
             return 0.0  # decelerating: a fill settling on its level, not a leak
-        return _median(s)
+        return _median(sorted(seq))
 
     def _steps_to_full(self) -> float:
         rate = self._rate()

@@ -8,7 +8,7 @@ rest of its job.
 Each tick, a member's *residual* is its value minus the group median, minus a
 learned *offset* (a GPU that always runs 2 °C warmer because of its slot in the
 chassis is not news). The residual is scaled by the larger of the learned
-typical residual, the group's spread (1.4826 x MAD) this tick, and a floor.
+typical residual, the spread (1.4826 x MAD) of this tick's residuals, and a floor.
 Flagged members are not learned from.
 
 >>> d = PeerGroup(direction="high", min_scale=1.0, warmup=5)
@@ -51,6 +51,9 @@ class PeerGroup(Detector):
     max_median_step, settle_ticks: when the group median moves more than ``max_median_step`` in one
       tick (the whole group changing regime: a job starting, a checkpoint), nobody is judged for
       ``settle_ticks`` ticks, because members never change regime in perfect lockstep.
+    learn_below, adapt_after: a member's offset learns only from ticks where it scores below
+      ``learn_below x threshold_z`` (so a slowly developing fault is not absorbed), unless it has been
+      held out for ``adapt_after`` ticks in a row.
     warmup: ticks of learning before scores count.
     seed: unused (deterministic), kept for the shared contract.
     """
@@ -60,7 +63,7 @@ class PeerGroup(Detector):
     def __init__(self, direction: str = "both", threshold_z: float = 6.0, min_scale: float = 1.0,
                  rel_scale: float = 0.0, alpha: float = 0.01, min_members: int = 3,
                  busy_floor: float | None = None, max_median_step: float | None = None, settle_ticks: int = 0,
-                 warmup: int = 60, seed: int = 0) -> None:
+                 learn_below: float = 0.5, adapt_after: int = 1800, warmup: int = 60, seed: int = 0) -> None:
         if direction not in ("high", "low", "both"):
             raise ValueError(f"direction must be 'high', 'low' or 'both', not {direction!r}")
         if min_members < 3:
@@ -74,6 +77,8 @@ class PeerGroup(Detector):
         self.busy_floor = busy_floor
         self.max_median_step = max_median_step
         self.settle_ticks = settle_ticks
+        self.learn_below = learn_below
+        self.adapt_after = adapt_after
         self.warmup = warmup
         self.seed = seed
         self._offset: dict[str, float] = {}
@@ -114,9 +119,12 @@ class PeerGroup(Detector):
             return None
         if self._settling(med):
             return None
-        mad = median(abs(v - med) for v in vals.values())
         off = self._offset
         resid = {k: v - med - off.get(k, 0.0) for k, v in vals.items()}
+        # the spread that counts is of the residuals, once each member's usual offset is taken out: chips that
+        # always differ by a few percent must not widen the scale a slow one is measured in
+        rmed = median(resid.values())
+        mad = median(abs(r - rmed) for r in resid.values())
         scale = max(self.min_scale, self.rel_scale * abs(med), self._noise, _SIGMA_PER_MAD * mad)
         return resid, med, scale
 
@@ -145,9 +153,17 @@ class PeerGroup(Detector):
         warming = self._ticks < self.warmup
         a = max(self.alpha, 0.1) if warming else self.alpha
         abs_sum, n = 0.0, 0
+        held = self.__dict__.setdefault("_held", {})
         for k, r in resid.items():
-            if not warming and abs(r) / scale >= self.threshold_z:
-                continue  # an outlier on either side teaches us nothing about normal
+            if not warming and abs(r) / scale >= self.learn_below * self.threshold_z:
+                # a suspect member teaches us nothing about normal, for a bounded time: a member that stays
+                # different for ``adapt_after`` ticks has a new normal (a swapped part, a new clock policy)
+                held[k] = held.get(k, 0) + 1
+                if held[k] < self.adapt_after:
+                    continue
+                r = math.copysign(min(abs(r), self.threshold_z * scale), r)
+            else:
+                held.pop(k, None)
             self._offset[k] = self._offset.get(k, 0.0) + a * r
             abs_sum += abs(r)
             n += 1
