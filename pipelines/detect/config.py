@@ -132,6 +132,9 @@ class DetectionConfig(_Section):
     #: Seconds of history before an incident's onset that its evidence query shows.
     evidence_lookback_s: float = 900.0
     families: dict[str, FamilyConfig] = Field(default_factory=dict)
+    #: The family that scores metrics no family names (None: they are not scored). ``gpuwatch backtest``
+    #: sets it to ``generic``, so a series of any metric gets a score, never silence.
+    default_family: str | None = None
     multivariate: MultivariateConfig | None = None
     straggler: StragglerConfig | None = None
     hotspot: PeerMetricConfig | None = None
@@ -154,6 +157,13 @@ class DetectionConfig(_Section):
                                      "a metric belongs to one family")
                 owner[m] = name
         return v
+
+    @model_validator(mode="after")
+    def _default_family_exists(self):
+        if self.default_family is not None and self.default_family not in self.families:
+            raise ValueError(f"default_family {self.default_family!r} is not one of the families "
+                             f"({', '.join(self.families) or 'none'})")
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DetectionConfig":

@@ -19,6 +19,7 @@ resumes trained. Nothing here needs Kafka or Faust.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -31,7 +32,22 @@ from pipelines.detect.observation import SCORE_COLUMNS, JobSummary, Observation
 from pipelines.detect.robust_zscore import SERIES_PARAMS, RobustZScore
 from schemas.alerts import Evidence, alert_fingerprint
 
-__all__ = ["SCORE_COLUMNS", "JobSummary", "NodeDetectors", "Observation", "new_node_detectors"]
+__all__ = ["SCORE_COLUMNS", "JobSummary", "NodeDetectors", "Observation", "new_node_detectors", "unit_score"]
+
+log = logging.getLogger("gpuwatch.detect")
+
+
+def unit_score(score: float, threshold: float) -> float:
+    """A detector's score on a common scale in [0, 1): 0.5 at its threshold, rising towards 1 above it.
+
+    >>> unit_score(0.0, 8.0), unit_score(8.0, 8.0), round(unit_score(24.0, 8.0), 2)
+    (0.0, 0.5, 0.75)
+    """
+    if not (score > 0) or not math.isfinite(threshold) or threshold <= 0:
+        return 0.0 if not score > 0 else (1.0 if not math.isfinite(score) else score / (score + 1.0))
+    if not math.isfinite(score):
+        return 1.0
+    return score / (score + threshold)
 
 def _synchronous_members(gpu_job: dict[int, str], labelled: set[int]) -> set[int] | None:
     """GPUs that run one synchronous job together (the node's most common job), the only ones a straggler
@@ -162,6 +178,19 @@ class NodeDetectors(NodeTierSteps):
                 self._metric_info[m] = (name, bank, series, fam.counter)
         self._slot_of: dict[tuple[int, str], tuple[int, int]] = {}
 
+    def _adopt(self, metric: str) -> tuple | None:
+        """A metric no family names: scored by the default family if one is configured (with a warning)."""
+        fam = self.config.default_family
+        rep = self.config.families[fam].metrics[0] if fam is not None else None
+        mi = self._metric_info.get(rep) if rep is not None else None
+        if not mi or metric.startswith("job_"):
+            self._metric_info[metric] = ()  # remembered as unscored: no lookup next tick
+            return None
+        self._metric_info[metric] = mi
+        self.__dict__.setdefault("unknown_metrics", set()).add(metric)
+        log.warning("metric %r is in no detection family; scoring it with the %r family", metric, fam)
+        return mi
+
     def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
         info = self._metric_info
         counters = self._counters
@@ -175,8 +204,12 @@ class NodeDetectors(NodeTierSteps):
         for g, metrics in gpus.items():
             for m, v in metrics.items():
                 mi = info.get(m)
-                if mi is None:
-                    continue
+                if not mi:
+                    if mi is not None:
+                        continue  # known to be unscored
+                    mi = self._adopt(m)
+                    if not mi:
+                        continue
                 fam, bank, series, counter = mi
                 if counter:
                     prev = counters.get((g, m))

@@ -4,15 +4,17 @@ Each series keeps an EWMA *level* and an EWMA of absolute deviation as its
 *scale* (about one standard deviation). A new value scores
 ``|value - baseline| / scale``. Robustness comes from three habits:
 
-- points already flagged are not learned (so a fault does not become normal),
-  until a series has been flagged ``adapt_after`` times in a row, when it
-  learns again with residuals clipped at ``clip`` scales (a lasting level shift,
-  such as a job starting, becomes the new normal instead of alerting forever);
+- points already flagged are not learned into the level (so a fault does not
+  become normal), for a bounded time: once a series has been flagged
+  ``adapt_after`` times (a run that leaks by one for each normal point), it
+  re-baselines on the current value (a lasting level shift, such as a job
+  starting, becomes the new normal instead of alerting for hundreds of points);
 - the scale has a floor, absolute (``min_scale``) and relative to the level
   (``rel_scale``), so a flat series does not turn every wiggle into infinity;
 - with ``season_s`` set, each series also keeps a seasonal-naive profile
-  (``season_bins`` EWMA levels across one season), and a value that matches
-  either the recent level or the same phase of past seasons is normal.
+  (``season_bins`` EWMA levels across one season) learned from *every* point,
+  and a value that matches either the recent level or the same phase of past
+  seasons is normal.
 
 All series of one detector live in flat arrays, and :meth:`step` scores and
 learns a whole tick of them at once: the cost per sample is a fraction of a
@@ -35,6 +37,7 @@ from pipelines.detect.base import Detector, Features, register
 
 _SIGMA_PER_MAD = 1.2533  # mean absolute deviation -> standard deviation, for a normal law
 _DIRECTIONS = {"up": 1.0, "down": -1.0, "both": 0.0}
+_REWARM = 20  # points a re-baselined series learns its new scale before it is scored again
 #: Parameters that may differ per series (given to :meth:`RobustZScore.slots`).
 SERIES_PARAMS = ("alpha", "scale_alpha", "clip", "min_scale", "rel_scale", "warmup", "threshold_z",
                  "direction", "adapt_after")
@@ -178,9 +181,12 @@ class RobustZScore(Detector):
     def _learn(self, idx, values, resid, absr, scale, count, z, p, finite, bin_) -> None:
         # an outlier on either side is not learned, whichever side is alerted on
         flagged = (absr >= p[:, 6] * scale) & (count >= p[:, 5])
-        run = (self._flagged_run[idx] + 1) * flagged
-        self._flagged_run[idx] = run
-        learn = (~flagged | (run >= p[:, 8])) & finite
+        # the flagged run leaks rather than resets, so a shift whose noise dips under the threshold now and
+        # then still counts; at adapt_after the series re-baselines on the value (a regime change)
+        run = np.where(flagged, self._flagged_run[idx] + 1, np.maximum(self._flagged_run[idx] - 1, 0))
+        rebase = flagged & (run >= p[:, 8]) & finite
+        self._flagged_run[idx] = np.where(rebase, 0, run)
+        learn = ~flagged & finite
         warming = count < p[:, 5]
         lim = np.where(warming, np.inf, p[:, 2] * scale)  # no clipping while warming up
         r = np.minimum(np.maximum(resid, -lim), lim)
@@ -190,15 +196,21 @@ class RobustZScore(Detector):
             a[first] = 1.0
             r[first] = values[first] - self._level[idx][first]
         self._level[idx] += a * r
+        if rebase.any():  # a new regime: start from its value, and re-learn its scale for a few points
+            j = idx[rebase]
+            self._level[j] = values[rebase]
+            self._count[j] = np.maximum(p[rebase, 5] - _REWARM, 0.0)
         sa = np.where(warming, np.maximum(p[:, 1], 0.1), p[:, 1]) * learn * ~first
         self._scale[idx] += sa * (np.minimum(absr, lim) * _SIGMA_PER_MAD - self._scale[idx])
-        self._count[idx] = count + learn
+        self._count[idx] = np.where(rebase, self._count[idx], count + learn)
         if bin_ is not None and len(idx):
+            # the seasonal profile learns every point, flagged or not: it is what says "this phase of the day
+            # is normally high", and a phase that is never learned is flagged every day
             seen = self._season_seen[idx, bin_]
             cur = self._season[idx, bin_]
             upd = np.where(seen, cur + p[:, 0] * (values - cur), values)
-            self._season[idx, bin_] = np.where(learn, upd, cur)
-            self._season_seen[idx, bin_] = seen | learn
+            self._season[idx, bin_] = np.where(finite, upd, cur)
+            self._season_seen[idx, bin_] = seen | finite
 
     def baseline(self, idx: np.ndarray) -> np.ndarray:
         """The current level of each series: the value a z-score is measured against."""
