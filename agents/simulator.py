@@ -462,7 +462,7 @@ class SimulatedCluster:
         faults = self._by_node.get(node.name, ())
         div = next((f for f in faults if f.kind == "loss_divergence" and f.active(self.tick_no)), None)
         if self.profile.regimes:
-            if div is not None and div.start == self.tick_no:
+            if div is not None and node.before_divergence is None:
                 node.before_divergence = (node.loss, node.step)
             ended = next((f for f in faults if f.kind == "loss_divergence" and f.duration
                           and f.start + f.duration <= self.tick_no and node.before_divergence), None)

@@ -77,6 +77,9 @@ class StragglerConfig(_DetectorSection):
 class PeerMetricConfig(_DetectorSection):
     detector: str = "peer_group"
     metric: str = "gpu_temp_c"
+    #: Compare ``metric`` less the part this metric explains (learned linear fit over the node's GPUs), e.g.
+    #: temperature less what power explains: a GPU serving more load runs warmer, a failing fan at any load.
+    adjust_for: str | None = None
     alert: AlertSpec
 
 

@@ -37,6 +37,8 @@ class NodeTierSteps:
         if det is not None:
             m = cfg.hotspot.metric
             x = {str(g): v[m] for g, v in gpus.items() if g >= 0 and m in v}
+            if cfg.hotspot.adjust_for:
+                x = self._explained_away(x, gpus, m, cfg.hotspot.adjust_for)
             scores = det.score_many(x, ts)
             base = det.baseline(x)
             warm = det.warm
@@ -83,6 +85,31 @@ class NodeTierSteps:
                 ann = {"summary": f"GPU {g} of {self.node} is {what}"}
                 out.conditions.append(self._condition(spec, {"node": self.node, "gpu": member}, ts, det.name,
                                                       ev + self._top_series(g), None, metrics, ann))
+
+    def _explained_away(self, x: dict[str, float], gpus: Gpus, m: str, driver: str) -> dict[str, float]:
+        """``m`` less what ``driver`` explains: a linear fit over the node's GPUs and time (exponentially
+        weighted), against the driver smoothed with a first-order lag (temperature follows power in seconds)."""
+        st = self.__dict__.setdefault("_fit", {"lag": {}, "n": 0.0, "mx": 0.0, "my": 0.0, "vxx": 0.0, "vxy": 0.0})
+        lag = st["lag"]
+        out = {}
+        for k, y in x.items():
+            v = gpus[int(k)].get(driver)
+            if v is None or v != v:
+                out[k] = y
+                continue
+            d = lag.get(k, v) + 0.25 * (v - lag.get(k, v))
+            lag[k] = d
+            a = max(0.002, 1.0 / (st["n"] + 1.0))
+            st["n"] += 1.0
+            dx, dy = d - st["mx"], y - st["my"]
+            st["mx"] += a * dx
+            st["my"] += a * dy
+            st["vxx"] += a * (dx * (d - st["mx"]) - st["vxx"])
+            st["vxy"] += a * (dx * (y - st["my"]) - st["vxy"])
+            out[k] = (y, d)
+        slope = st["vxy"] / st["vxx"] if st["vxx"] > 1e-9 else 0.0
+        slope = min(max(slope, 0.0), 1.0)
+        return {k: (v[0] - slope * v[1] if isinstance(v, tuple) else v) for k, v in out.items()}
 
     # -- tier 4: job health ---------------------------------------------------------------------
     def _job_health(self, ts: float, jobs: dict[str, dict[str, float]], out: Observation) -> None:

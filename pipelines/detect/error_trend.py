@@ -48,7 +48,7 @@ class ErrorTrend(Detector):
     name = "error_trend"
 
     def __init__(self, window_s: float = 300.0, budget_per_1000h: float = 0.02, prior_rate: float = 0.002,
-                 busy_util: float = 20.0, warmup_s: float = 300.0, seed: int = 0) -> None:
+                 busy_util: float = 20.0, warmup_s: float = 600.0, seed: int = 0) -> None:
         self.window_s = window_s
         self.budget_per_1000h = budget_per_1000h
         self.prior_rate = prior_rate
@@ -56,7 +56,7 @@ class ErrorTrend(Detector):
         self.warmup_s = warmup_s
         self.seed = seed
         self._counts = CounterBurst(window_s=window_s, budget_per_1000h=budget_per_1000h, min_events=4,
-                                    prior_rate=prior_rate, prior_s=1800.0, warmup_s=warmup_s,
+                                    prior_rate=prior_rate, prior_s=60.0, warmup_s=warmup_s,
                                     adapt_after_s=4 * 3600.0)
         self._best: dict[str, float] = {}
         self._first_t: float | None = None
