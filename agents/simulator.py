@@ -463,11 +463,11 @@ class SimulatedCluster:
         div = next((f for f in faults if f.kind == "loss_divergence" and f.active(self.tick_no)), None)
         if self.profile.regimes:
             if div is not None and node.before_divergence is None:
-                node.before_divergence = (node.loss, node.step)
-            ended = next((f for f in faults if f.kind == "loss_divergence" and f.duration
-                          and f.start + f.duration <= self.tick_no and node.before_divergence), None)
-            if ended is not None:  # the operator restarts the run from its last checkpoint
-                node.loss, node.step = node.before_divergence[0], max(0, node.before_divergence[1] - 600)
+                node.before_divergence = (div, node.loss, node.step)
+            elif div is None and node.before_divergence is not None:
+                # the fault is over: the operator restarts the run from its last checkpoint
+                _, node.loss, step = node.before_divergence
+                node.step = max(0, step - 600)
                 node.before_divergence = None
         if div is not None:
             m = div.size
