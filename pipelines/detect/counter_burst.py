@@ -107,7 +107,7 @@ class CounterBurst(Detector):
 
     def __init__(self, window_s: float = 10.0, budget_per_1000h: float = 0.02, min_events: int = 3,
                  prior_rate: float = 0.001, prior_s: float = 120.0, half_life_s: float = 6 * 3600.0,
-                 warmup_s: float = 300.0, adapt_after_s: float = 1800.0, seed: int = 0) -> None:
+                 warmup_s: float = 60.0, adapt_after_s: float = 1800.0, seed: int = 0) -> None:
         if window_s <= 0 or budget_per_1000h <= 0:
             raise ValueError("window_s and budget_per_1000h must be positive")
         self.window_s = window_s

@@ -109,7 +109,12 @@ class NodeTierSteps:
             out[k] = (y, d)
         slope = st["vxy"] / st["vxx"] if st["vxx"] > 1e-9 else 0.0
         slope = min(max(slope, 0.0), 1.0)
-        return {k: (v[0] - slope * v[1] if isinstance(v, tuple) else v) for k, v in out.items()}
+        drivers = sorted(v[1] for v in out.values() if isinstance(v, tuple))
+        if not drivers:
+            return x
+        mid = drivers[len(drivers) // 2]  # only the driver's deviation from the peers' is taken out, so the
+        # group's level (what the regime-change gate watches) stays the metric's own
+        return {k: (v[0] - slope * (v[1] - mid) if isinstance(v, tuple) else v) for k, v in out.items()}
 
     # -- tier 4: job health ---------------------------------------------------------------------
     def _job_health(self, ts: float, jobs: dict[str, dict[str, float]], out: Observation) -> None:

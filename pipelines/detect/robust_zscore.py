@@ -58,6 +58,11 @@ class RobustZScore(Detector):
     direction: ``up``, ``down`` or ``both``: which side of the baseline counts.
     adapt_after: consecutive flagged samples after which a series learns again.
     season_s, season_bins: seasonal-naive profile (off when season_s is 0).
+    flagged_scale: weight (relative to scale_alpha) with which flagged points widen the scale, their
+      residual clipped at ``clip`` scales; 0 keeps flagged points out of the scale. A series flagged
+      again and again (quantised, spiky, mostly zero) is noisier than it looked, not faulty each time.
+    tail_decay: when > 0, each series remembers its largest recent deviation (decaying by this factor per
+      point) and a value is anomalous only beyond it: a series with routine spikes alerts on a bigger one.
     seed: unused (the method is deterministic), kept for the shared contract.
     """
 
@@ -66,7 +71,8 @@ class RobustZScore(Detector):
     def __init__(self, alpha: float = 0.02, scale_alpha: float = 0.02, clip: float = 4.0,
                  min_scale: float = 1e-3, rel_scale: float = 0.0, warmup: int = 60,
                  threshold_z: float = 6.0, direction: str = "both", adapt_after: int = 300,
-                 season_s: float = 0.0, season_bins: int = 24, seed: int = 0) -> None:
+                 season_s: float = 0.0, season_bins: int = 24, flagged_scale: float = 0.0, tail_decay: float = 0.0,
+                 seed: int = 0) -> None:
         self.alpha = alpha
         self.scale_alpha = scale_alpha
         self.clip = clip
@@ -78,6 +84,8 @@ class RobustZScore(Detector):
         self.adapt_after = adapt_after
         self.season_s = season_s
         self.season_bins = season_bins
+        self.flagged_scale = flagged_scale
+        self.tail_decay = tail_decay
         self.seed = seed
         self._defaults = self._series_params({})
         self._slot: dict = {}
@@ -98,7 +106,7 @@ class RobustZScore(Detector):
         return np.array([float(p[k]) for k in SERIES_PARAMS])
 
     # -- storage ---------------------------------------------------------------------------
-    _ARRAYS = ("_level", "_scale", "_count", "_flagged_run", "_params", "_season", "_season_seen")
+    _ARRAYS = ("_level", "_scale", "_count", "_flagged_run", "_params", "_season", "_season_seen", "_tail")
 
     def _alloc(self, capacity: int) -> None:
         def grow(name: str, shape: tuple, dtype) -> None:
@@ -112,6 +120,8 @@ class RobustZScore(Detector):
         grow("_scale", (capacity,), np.float64)
         grow("_count", (capacity,), np.float64)
         grow("_flagged_run", (capacity,), np.float64)
+        if self.tail_decay > 0:
+            grow("_tail", (capacity,), np.float64)
         grow("_params", (capacity, len(SERIES_PARAMS)), np.float64)
         if self.season_s > 0:
             grow("_season", (capacity, self.season_bins), np.float64)
@@ -169,6 +179,8 @@ class RobustZScore(Detector):
                 resid = np.where(use, seasonal, resid)
         p = self._params[idx]
         scale = np.maximum(np.maximum(self._scale[idx], p[:, 3]), p[:, 4] * np.abs(level))
+        if self.tail_decay > 0:  # only what exceeds the recent extremes counts
+            scale = np.maximum(scale, self._tail[idx] / p[:, 6])
         direction = p[:, 7]
         absr = np.abs(resid)
         count = self._count[idx]
@@ -201,8 +213,13 @@ class RobustZScore(Detector):
             self._level[j] = values[rebase]
             self._count[j] = np.maximum(p[rebase, 5] - _REWARM, 0.0)
         sa = np.where(warming, np.maximum(p[:, 1], 0.1), p[:, 1]) * learn * ~first
+        if self.flagged_scale > 0:  # flagged points widen the scale (clipped): a series flagged often is noisy
+            sa = sa + p[:, 1] * self.flagged_scale * (flagged & finite & ~warming)
         self._scale[idx] += sa * (np.minimum(absr, lim) * _SIGMA_PER_MAD - self._scale[idx])
         self._count[idx] = np.where(rebase, self._count[idx], count + learn)
+        if self.tail_decay > 0:
+            self._tail[idx] = np.where(finite & ~warming, np.maximum(absr, self._tail[idx] * self.tail_decay),
+                                       self._tail[idx])
         if bin_ is not None and len(idx):
             # the seasonal profile learns every point, flagged or not: it is what says "this phase of the day
             # is normally high", and a phase that is never learned is flagged every day
