@@ -3,10 +3,10 @@
 A leak grows by about the same amount every sample; a job allocating its
 working set, a checkpoint buffer or an inference cache following its load jump
 or wander and settle. So the growth rate is the *median* of the used fraction's
-last 8 increments when every one of them grew, or else of the last ``window``
-when at least ``min_positive`` of them did, and in both cases only if the newer
-half grew at least half as much as the older half: one jump (a job starting),
-a settling fill and noise around a level all give no rate. Steps become seconds with the
+last 8 increments when every one of them grew by at least a quarter of the
+largest, or else of the last ``window`` when at least ``min_positive`` of them
+grew and its oldest and newest quarters grow within a factor 2 of it: one jump (a job
+starting), a settling fill (or two in a row) and noise around a level give no rate. Steps become seconds with the
 mean sampling interval, which is learned from the timestamps; the time to
 exhaustion is the distance to ``full_at`` over that rate.
 
@@ -98,15 +98,17 @@ class Exhaustion(Detector):
         if self._n < max(self.warmup, 2) or len(self._incs) < 8:
             return 0.0
         seq = list(self._incs)
-        short = seq[-8:]  # a clean leak shows in a few samples: every one of them grew
-        if min(short) > 0 and sum(short[4:]) >= 0.5 * sum(short[:4]):
+        short = seq[-8:]  # a clean leak shows in a few samples: every one of them grew, by about as much
+        if min(short) > 0 and min(short) >= 0.25 * max(short):
             return _median(sorted(short))
         if len(seq) < self.window or sum(1 for v in seq if v > 0) < self.min_positive * len(seq):
             return 0.0
-        half = len(seq) // 2
-        if sum(seq[half:]) < 0.5 * sum(seq[:half]):
-            return 0.0  # decelerating: a fill settling on its level, not a leak
-        return _median(sorted(seq))
+        rate = _median(sorted(seq))
+        q = max(3, len(seq) // 4)
+        for part in (seq[:q], seq[-q:]):  # a leak grows alike throughout; a settling fill (or two) does not
+            if not 0.5 * rate <= _median(sorted(part)) <= 2.0 * rate:
+                return 0.0
+        return rate
 
     def _steps_to_full(self) -> float:
         rate = self._rate()
