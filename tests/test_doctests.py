@@ -11,6 +11,7 @@ MODULES = [
     "schemas.alerts", "schemas.codec", "schemas.logs", "schemas.metrics", "pipelines.settings",
     "pipelines.store", "pipelines.kafka_auth", "pipelines.decide.incidents", "pipelines.processors.job_peers", "pipelines.transforms.aggregate", "pipelines.transforms.rules",
     "agents.simulator",
+    "agents.simulator_config", "pipelines.cli.backtest",
 ]
 
 
