@@ -103,6 +103,8 @@ class Exhaustion(Detector):
             return _median(sorted(short))
         if len(seq) < self.window or sum(1 for v in seq if v > 0) < self.min_positive * len(seq):
             return 0.0
+        if sum(1 for a, b in zip(seq, seq[1:]) if b < a) > 0.8 * (len(seq) - 1):
+            return 0.0  # increments shrinking step after step: fills settling, however many in a row
         rate = _median(sorted(seq))
         q = max(3, len(seq) // 4)
         for part in (seq[:q], seq[-q:]):  # a leak grows alike throughout; a settling fill (or two) does not
