@@ -28,6 +28,7 @@ test: install
 
 bench: install
 	@sh infra/prometheus/install.sh || echo "prometheus missing: bench/alert_latency.py has no reference to compare with"
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 kafka-start: install

@@ -22,8 +22,8 @@ import tracemalloc
 import numpy as np
 
 from agents.simulator import SimulatedCluster
-from pipelines.detect import (Absence, DetectionConfig, Exhaustion, GpuMultivariate, JobHealth, NodeDetectors,
-                              RobustZScore, Straggler, make_detector)
+from pipelines.detect import (Absence, CounterBurst, DetectionConfig, ErrorTrend, Exhaustion, GpuMultivariate,
+                              JobHealth, NodeDetectors, RobustZScore, Straggler, make_detector)
 from pipelines.detect.replay import batch_from_dict
 
 TARGET_GPUS, TARGET_METRICS = 10_000, 30
@@ -103,7 +103,17 @@ def main() -> int:
     ex = Exhaustion()
     exs = [({"used": d[0]["fb_used_bytes"], "free": d[0]["fb_free_bytes"]}, b.ts) for d, b in zip(by_gpu, batches)]
     s = cpu(lambda: [(ex.learn_one(x, t), ex.score_one(x, t)) for x, t in exs]) / len(exs)
-    rows.append(("5 exhaustion (HoltWinters, per GPU)", 2 / s, 1 / s, f"{s * 1e6:.1f} us/GPU"))
+    rows.append(("5 exhaustion (median growth, per GPU)", 2 / s, 1 / s, f"{s * 1e6:.1f} us/GPU"))
+    cb = CounterBurst()
+    cx = [({f"{g}/{m}": float(rng.poisson(0.001)) for g in range(8) for m in ("ecc", "crc", "replay")}, b.ts)
+          for b in batches]
+    s = cpu(lambda: [(cb.score_many(x, t), cb.learn_one(x, t)) for x, t in cx]) / len(cx)
+    rows.append(("1 counter_burst (3 counters x 8 GPUs)", 24 / s, 8 / s, f"{s * 1e6:.1f} us/node"))
+    et = ErrorTrend()
+    tx = [({"ecc_sbe_rate": float(rng.poisson(0.001)), "pcie_replay_rate": 0.0, "nvlink_crc_rate": 0.0,
+            "pcie_link_width": 16.0, "gpu_util_pct": 90.0}, b.ts) for b in batches]
+    s = cpu(lambda: [(et.score_many(x, t), et.learn_one(x, t)) for x, t in tx]) / len(tx)
+    rows.append(("early error_trend (per GPU)", 5 / s, 1 / s, f"{s * 1e6:.1f} us/GPU"))
     ab = Absence()
     ax = [({str(g): 1.0 for g in range(8)}, b.ts) for b in batches]
     s = cpu(lambda: [(ab.score_many(x, t), ab.learn_one(x, t)) for x, t in ax]) / len(ax)

@@ -12,6 +12,9 @@ MODULES = [
     "pipelines.store", "pipelines.kafka_auth", "pipelines.decide.incidents", "pipelines.decide.faults", "pipelines.decide.wording", "pipelines.decide.readings", "pipelines.processors.job_peers", "pipelines.transforms.aggregate", "pipelines.transforms.rules",
     "agents.simulator",
     "pipelines.query_policy", "pipelines.query_sandbox", "pipelines.web", "pipelines.listen_ports", "kafka_security",
+    "agents.simulator_config", "pipelines.cli.backtest",
+    "schemas.ddl_cluster", "pipelines.transforms.metric_columns", "pipelines.transforms.aggregate_columns",
+    "pipelines.notify.notification",
 ]
 
 

@@ -21,7 +21,7 @@ Configuration goes in through the constructor and is stored as given, with a
 detector from the same parameters. Detectors are plain picklable objects.
 
 >>> sorted(registered())[:2]
-['absence', 'exhaustion']
+['absence', 'counter_burst']
 >>> make_detector("robust_zscore", warmup=5).warm
 False
 """

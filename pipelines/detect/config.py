@@ -77,6 +77,9 @@ class StragglerConfig(_DetectorSection):
 class PeerMetricConfig(_DetectorSection):
     detector: str = "peer_group"
     metric: str = "gpu_temp_c"
+    #: Compare ``metric`` less the part this metric explains (learned linear fit over the node's GPUs), e.g.
+    #: temperature less what power explains: a GPU serving more load runs warmer, a failing fan at any load.
+    adjust_for: str | None = None
     alert: AlertSpec
 
 
@@ -114,6 +117,13 @@ class AbsenceConfig(_DetectorSection):
     alert: AlertSpec
 
 
+class ErrorTrendConfig(_DetectorSection):
+    """Early warning: rising error counters, pending remaps, link downgrades (see error_trend.py)."""
+
+    detector: str = "error_trend"
+    alert: AlertSpec
+
+
 class DetectionConfig(_Section):
     """All of detection, for one pipeline."""
 
@@ -125,6 +135,9 @@ class DetectionConfig(_Section):
     #: Seconds of history before an incident's onset that its evidence query shows.
     evidence_lookback_s: float = 900.0
     families: dict[str, FamilyConfig] = Field(default_factory=dict)
+    #: The family that scores metrics no family names (None: they are not scored). ``gpuwatch backtest``
+    #: sets it to ``generic``, so a series of any metric gets a score, never silence.
+    default_family: str | None = None
     multivariate: MultivariateConfig | None = None
     straggler: StragglerConfig | None = None
     hotspot: PeerMetricConfig | None = None
@@ -133,6 +146,7 @@ class DetectionConfig(_Section):
     gpu_absence: AbsenceConfig | None = None
     node_absence: AbsenceConfig | None = None
     job_peers: PeerMetricConfig | None = None
+    error_trend: ErrorTrendConfig | None = None
 
     @field_validator("families")
     @classmethod
@@ -146,6 +160,13 @@ class DetectionConfig(_Section):
                                      "a metric belongs to one family")
                 owner[m] = name
         return v
+
+    @model_validator(mode="after")
+    def _default_family_exists(self):
+        if self.default_family is not None and self.default_family not in self.families:
+            raise ValueError(f"default_family {self.default_family!r} is not one of the families "
+                             f"({', '.join(self.families) or 'none'})")
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DetectionConfig":

@@ -19,6 +19,7 @@ resumes trained. Nothing here needs Kafka or Faust.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -31,7 +32,35 @@ from pipelines.detect.observation import SCORE_COLUMNS, JobSummary, Observation
 from pipelines.detect.robust_zscore import SERIES_PARAMS, RobustZScore
 from schemas.alerts import Evidence, alert_fingerprint
 
-__all__ = ["SCORE_COLUMNS", "JobSummary", "NodeDetectors", "Observation", "new_node_detectors"]
+__all__ = ["SCORE_COLUMNS", "JobSummary", "NodeDetectors", "Observation", "new_node_detectors", "unit_score"]
+
+log = logging.getLogger("gpuwatch.detect")
+
+
+def unit_score(score: float, threshold: float) -> float:
+    """A detector's score on a common scale in [0, 1): 0.5 at its threshold, rising towards 1 above it.
+
+    >>> unit_score(0.0, 8.0), unit_score(8.0, 8.0), round(unit_score(24.0, 8.0), 2)
+    (0.0, 0.5, 0.75)
+    """
+    if not (score > 0) or not math.isfinite(threshold) or threshold <= 0:
+        return 0.0 if not score > 0 else (1.0 if not math.isfinite(score) else score / (score + 1.0))
+    if not math.isfinite(score):
+        return 1.0
+    return score / (score + threshold)
+
+def _synchronous_members(gpu_job: dict[int, str], labelled: set[int]) -> set[int] | None:
+    """GPUs that run one synchronous job together (the node's most common job), the only ones a straggler
+    is judged among; None (all GPUs) when nothing is labelled. Labelled GPUs without a job (inference pods,
+    notebooks) each work alone, so none of them is a straggler."""
+    if gpu_job:
+        counts: dict[str, int] = {}
+        for j in gpu_job.values():
+            counts[j] = counts.get(j, 0) + 1
+        top = max(counts, key=counts.get)
+        return {g for g, j in gpu_job.items() if j == top}
+    return set() if labelled else None
+
 
 class NodeDetectors(NodeTierSteps):
     """All detection state for one node. Picklable; see the module docstring.
@@ -49,6 +78,8 @@ class NodeDetectors(NodeTierSteps):
         self._straggler = cfg.straggler.build() if on(cfg.straggler) else None
         self._hotspot = cfg.hotspot.build() if on(cfg.hotspot) else None
         self._gpu_absence = cfg.gpu_absence.build() if on(cfg.gpu_absence) else None
+        self._trend: dict[int, object] = {}       # gpu -> ErrorTrend
+        self._rates: dict[tuple[int, str], float] = {}  # this tick's counter rates, for the early warning
         self._multi: dict[int, object] = {}
         self._multi_verdict: dict[int, tuple[float, float, bool, list]] = {}
         self._jobs: dict[str, list] = {}          # job -> [JobHealth, last seen ts]
@@ -69,6 +100,7 @@ class NodeDetectors(NodeTierSteps):
         gpus: dict[int, dict[str, float]] = {}
         gpu_job: dict[int, str] = {}
         jobs: dict[str, dict[str, float]] = {}
+        labelled: set[int] = set()
         for s in batch.samples:
             if s.gpu < 0 and s.metric.startswith("job_"):
                 jobs.setdefault(s.labels.get("job", "") if s.labels else "", {})[s.metric] = s.value
@@ -78,16 +110,19 @@ class NodeDetectors(NodeTierSteps):
                 d = gpus[s.gpu] = {}
             d[s.metric] = s.value
             if s.labels and s.gpu >= 0:
+                labelled.add(s.gpu)
                 job = s.labels.get("job")
                 if job:
                     gpu_job[s.gpu] = job
         out = Observation()
         self._seen_fps: set[str] = set()
+        self._sync = _synchronous_members(gpu_job, labelled)
         self._tier1(ts, gpus, out)
         self._peers(ts, gpus, out)
         self._job_health(ts, jobs, out)
         self._exhaustion(ts, gpus, out)
         self._multivariate(ts, gpus, out)
+        self._error_trend(ts, gpus, out)
         self._absence(ts, gpus, out)
         self._summaries(ts, gpus, gpu_job, jobs, out)
         self._onset = {fp: t for fp, t in self._onset.items() if fp in self._seen_fps}
@@ -143,10 +178,24 @@ class NodeDetectors(NodeTierSteps):
                 self._metric_info[m] = (name, bank, series, fam.counter)
         self._slot_of: dict[tuple[int, str], tuple[int, int]] = {}
 
+    def _adopt(self, metric: str) -> tuple | None:
+        """A metric no family names: scored by the default family if one is configured (with a warning)."""
+        fam = self.config.default_family
+        rep = self.config.families[fam].metrics[0] if fam is not None else None
+        mi = self._metric_info.get(rep) if rep is not None else None
+        if not mi or metric.startswith("job_"):
+            self._metric_info[metric] = ()  # remembered as unscored: no lookup next tick
+            return None
+        self._metric_info[metric] = mi
+        self.__dict__.setdefault("unknown_metrics", set()).add(metric)
+        log.warning("metric %r is in no detection family; scoring it with the %r family", metric, fam)
+        return mi
+
     def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
         info = self._metric_info
         counters = self._counters
         slot_of = self._slot_of
+        rates = self._rates = {}
         nb = len(self._banks)
         idx: list[list[int]] = [[] for _ in range(nb)]
         vals: list[list[float]] = [[] for _ in range(nb)]
@@ -155,8 +204,12 @@ class NodeDetectors(NodeTierSteps):
         for g, metrics in gpus.items():
             for m, v in metrics.items():
                 mi = info.get(m)
-                if mi is None:
-                    continue
+                if not mi:
+                    if mi is not None:
+                        continue  # known to be unscored
+                    mi = self._adopt(m)
+                    if not mi:
+                        continue
                 fam, bank, series, counter = mi
                 if counter:
                     prev = counters.get((g, m))
@@ -164,6 +217,7 @@ class NodeDetectors(NodeTierSteps):
                     if prev is None or ts <= prev[1]:
                         continue
                     v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
+                    rates[(g, m)] = v
                 if bank < 0:
                     others.setdefault(fam, {})[f"{g}/{m}"] = v
                     continue
@@ -190,6 +244,16 @@ class NodeDetectors(NodeTierSteps):
             det = self._others[fam]
             sc = det.score_many(x, ts)
             det.learn_one(x, ts)
+            if rows != "all" and not any(sc.values()):  # the usual tick: nothing to say but each GPU's top row
+                if rows == "top":
+                    thr = float(det.threshold)
+                    seen: set[str] = set()
+                    for key in x:
+                        g, _, m = key.partition("/")
+                        if g not in seen:
+                            seen.add(g)
+                            out.scores.append((ts, self.node, int(g), det.name, m, 0.0, thr, 0))
+                continue
             k = [(int(key.partition("/")[0]), key.partition("/")[2]) for key in x]
             z = np.array([sc.get(key, 0.0) for key in x])
             thr = np.full(len(z), det.threshold)
@@ -241,7 +305,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync"):
             state.pop(tick_local, None)
         return state
 

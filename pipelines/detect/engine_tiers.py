@@ -37,6 +37,8 @@ class NodeTierSteps:
         if det is not None:
             m = cfg.hotspot.metric
             x = {str(g): v[m] for g, v in gpus.items() if g >= 0 and m in v}
+            if cfg.hotspot.adjust_for:
+                x = self._explained_away(x, gpus, m, cfg.hotspot.adjust_for)
             scores = det.score_many(x, ts)
             base = det.baseline(x)
             warm = det.warm
@@ -55,7 +57,9 @@ class NodeTierSteps:
         det = self._straggler
         if det is not None:
             metrics = list(det._groups)
-            x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 for m in metrics if m in v}
+            sync = getattr(self, "_sync", None)
+            x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 and (sync is None or g in sync)
+                 for m in metrics if m in v}
             per_metric = det.per_metric(x)
             stalled = set(det.stalled(x))
             base = det.baseline(x)
@@ -81,6 +85,36 @@ class NodeTierSteps:
                 ann = {"summary": f"GPU {g} of {self.node} is {what}"}
                 out.conditions.append(self._condition(spec, {"node": self.node, "gpu": member}, ts, det.name,
                                                       ev + self._top_series(g), None, metrics, ann))
+
+    def _explained_away(self, x: dict[str, float], gpus: Gpus, m: str, driver: str) -> dict[str, float]:
+        """``m`` less what ``driver`` explains: a linear fit over the node's GPUs and time (exponentially
+        weighted), against the driver smoothed with a first-order lag (temperature follows power in seconds)."""
+        st = self.__dict__.setdefault("_fit", {"lag": {}, "n": 0.0, "mx": 0.0, "my": 0.0, "vxx": 0.0, "vxy": 0.0})
+        lag = st["lag"]
+        out = {}
+        for k, y in x.items():
+            v = gpus[int(k)].get(driver)
+            if v is None or v != v:
+                out[k] = y
+                continue
+            d = lag.get(k, v) + 0.25 * (v - lag.get(k, v))
+            lag[k] = d
+            a = max(0.002, 1.0 / (st["n"] + 1.0))
+            st["n"] += 1.0
+            dx, dy = d - st["mx"], y - st["my"]
+            st["mx"] += a * dx
+            st["my"] += a * dy
+            st["vxx"] += a * (dx * (d - st["mx"]) - st["vxx"])
+            st["vxy"] += a * (dx * (y - st["my"]) - st["vxy"])
+            out[k] = (y, d)
+        slope = st["vxy"] / st["vxx"] if st["vxx"] > 1e-9 else 0.0
+        slope = min(max(slope, 0.0), 1.0)
+        drivers = sorted(v[1] for v in out.values() if isinstance(v, tuple))
+        if not drivers:
+            return x
+        mid = drivers[len(drivers) // 2]  # only the driver's deviation from the peers' is taken out, so the
+        # group's level (what the regime-change gate watches) stays the metric's own
+        return {k: (v[0] - slope * (v[1] - mid) if isinstance(v, tuple) else v) for k, v in out.items()}
 
     # -- tier 4: job health ---------------------------------------------------------------------
     def _job_health(self, ts: float, jobs: dict[str, dict[str, float]], out: Observation) -> None:
@@ -182,6 +216,43 @@ class NodeTierSteps:
                                   f"({', '.join(m for m, *_ in top[:3])})"}
                 out.conditions.append(self._condition(cfg.alert, {"node": self.node, "gpu": str(g)}, ts,
                                                       "gpu_multivariate", ev, [g], [m for m, *_ in top], ann))
+
+    # -- early warning: error signals rising before a fatal event ---------------------------------
+    _TREND_RATES = {"ecc_sbe_volatile_total": "ecc_sbe_rate", "pcie_replay_total": "pcie_replay_rate",
+                    "nvlink_crc_errors_total": "nvlink_crc_rate"}
+    _TREND_GAUGES = ("remapped_rows_pending", "pcie_link_width", "pcie_link_gen", "throttle_hw_slowdown",
+                     "gpu_util_pct")
+
+    def _error_trend(self, ts: float, gpus: Gpus, out: Observation) -> None:
+        cfg = self.config.error_trend
+        if cfg is None or not cfg.enabled:
+            return
+        trends = self.__dict__.setdefault("_trend", {})
+        rates = getattr(self, "_rates", {})
+        for g, v in gpus.items():
+            if g < 0:
+                continue
+            x = {name: rates[(g, m)] for m, name in self._TREND_RATES.items() if (g, m) in rates}
+            x.update((k, v[k]) for k in self._TREND_GAUGES if k in v)
+            if not x:
+                continue
+            det = trends.get(g)
+            if det is None:
+                det = trends[g] = cfg.build()
+            scores = det.score_many(x, ts)
+            warm = det.warm
+            det.learn_one(x, ts)
+            scores.pop("gpu_util_pct", None)
+            self._rows(out, ts, g, det.name, scores, det.threshold, warm)
+            firing = sorted((k for k, s in scores.items() if s >= det.threshold), key=lambda k: -scores[k])
+            if not warm or not firing:
+                continue
+            ev = [evidence(k, x.get(k), None, scores[k], "1.0 = threshold; counters as events over "
+                           f"{det.window_s:.0f} s against this GPU's usual rate") for k in firing]
+            ann = {"summary": f"GPU {g} of {self.node}: {', '.join(k.replace('_', ' ') for k in firing)} rising "
+                              "(early warning of a failing GPU)"}
+            out.conditions.append(self._condition(cfg.alert, {"node": self.node, "gpu": str(g)}, ts, det.name, ev,
+                                                  [g], list(self._TREND_RATES) + list(self._TREND_GAUGES), ann))
 
     # -- tier 7: a GPU that stops reporting while its node still does ------------------------------
     def _absence(self, ts: float, gpus: Gpus, out: Observation) -> None:

@@ -1,16 +1,14 @@
 """Tier 5: forecast when a resource (GPU memory, disk) will run out, and say when.
 
-A River :class:`~river.time_series.HoltWinters` model (level + additive trend)
-follows the used *fraction* of the resource; its forecast is a straight line,
-so the number of steps until it crosses ``full_at`` follows from the
-one- and two-step forecasts. Steps become seconds with the mean sampling
-interval, which is learned from the timestamps.
-
-A resource that *fills up and settles* (a job allocating its working set at
-start) is not exhausting. So the forecast only counts while the growth keeps
-pace: the smoothed increment must not shrink below ``sustain_ratio`` of what it
-was one step before (a settling fill shrinks geometrically; a leak does not).
-A decelerating fill reads as infinite time to exhaustion.
+A leak grows by about the same amount every sample; a job allocating its
+working set, a checkpoint buffer or an inference cache following its load jump
+or wander and settle. So the growth rate is the *median* of the used fraction's
+last 8 increments when every one of them grew by at least a quarter of the
+largest, or else of the last ``window`` when at least ``min_positive`` of them
+grew and its oldest and newest quarters grow within a factor 2 of it: one jump (a job
+starting), a settling fill (or two in a row) and noise around a level give no rate. Steps become seconds with the
+mean sampling interval, which is learned from the timestamps; the time to
+exhaustion is the distance to ``full_at`` over that rate.
 
 The score is ``horizon_s / time_to_exhaustion``: 1.0 or more means full
 within the horizon.
@@ -27,10 +25,14 @@ True
 from __future__ import annotations
 
 import math
-
-from river import time_series
+from collections import deque
 
 from pipelines.detect.base import Detector, Features, register
+
+
+def _median(s: list[float]) -> float:
+    h = len(s) // 2
+    return s[h] if len(s) % 2 else 0.5 * (s[h - 1] + s[h])
 
 
 @register
@@ -41,32 +43,29 @@ class Exhaustion(Detector):
     ----------
     horizon_s: alert when the resource would be full within this many seconds.
     full_at: fraction of the limit that counts as full.
-    alpha, beta: HoltWinters smoothing of level and trend.
-    sustain_ratio: the growth-keeps-pace guard (see module docstring).
+    window: increments the growth rate is the median of.
+    min_positive: share of those increments that must be positive (steady growth, not a jump).
     min_rate: ignore growth slower than this fraction of the limit per second.
     warmup: samples before forecasts count.
+    seed: unused (deterministic), kept for the shared contract.
     """
 
     name = "exhaustion"
 
-    def __init__(self, horizon_s: float = 1800.0, full_at: float = 0.98, alpha: float = 0.5, beta: float = 0.3,
-                 sustain_ratio: float = 0.9, min_rate: float = 1e-6,
-                 warmup: int = 10, seed: int = 0) -> None:
+    def __init__(self, horizon_s: float = 1800.0, full_at: float = 0.98, window: int = 20,
+                 min_positive: float = 0.8, min_rate: float = 1e-6, warmup: int = 10, seed: int = 0) -> None:
         self.horizon_s = horizon_s
         self.full_at = full_at
-        self.alpha = alpha
-        self.beta = beta
-        self.sustain_ratio = sustain_ratio
+        self.window = window
+        self.min_positive = min_positive
         self.min_rate = min_rate
         self.warmup = warmup
         self.seed = seed
-        self._model = time_series.HoltWinters(alpha=alpha, beta=beta)
+        self._incs: deque = deque(maxlen=window)
         self._n = 0
         self._last_frac: float | None = None
         self._last_t: float | None = None
         self._dt: float | None = None  # mean sampling interval, learned from the timestamps
-        self._inc = 0.0
-        self._prev_inc = 0.0
         self._t: float | None = None
 
     @staticmethod
@@ -83,9 +82,7 @@ class Exhaustion(Detector):
         if frac is None:
             return
         if self._last_frac is not None:
-            inc = frac - self._last_frac
-            self._prev_inc = self._inc
-            self._inc += 0.5 * (inc - self._inc)
+            self._incs.append(frac - self._last_frac)
         if t is not None:
             if self._last_t is not None and t > self._last_t:
                 gap = t - self._last_t
@@ -94,17 +91,32 @@ class Exhaustion(Detector):
             self._last_t = t
         self._t = t
         self._last_frac = frac
-        self._model.learn_one(frac)
         self._n += 1
 
+    def _rate(self) -> float:
+        """Growth of the used fraction per sample; 0 unless growth is steady."""
+        if self._n < max(self.warmup, 2) or len(self._incs) < 8:
+            return 0.0
+        seq = list(self._incs)
+        short = seq[-8:]  # a clean leak shows in a few samples: every one of them grew, by about as much
+        if min(short) > 0 and min(short) >= 0.25 * max(short):
+            return _median(sorted(short))
+        if len(seq) < self.window or sum(1 for v in seq if v > 0) < self.min_positive * len(seq):
+            return 0.0
+        if sum(1 for a, b in zip(seq, seq[1:]) if b < a) > 0.8 * (len(seq) - 1):
+            return 0.0  # increments shrinking step after step: fills settling, however many in a row
+        rate = _median(sorted(seq))
+        q = max(3, len(seq) // 4)
+        for part in (seq[:q], seq[-q:]):  # a leak grows alike throughout; a settling fill (or two) does not
+            if not 0.5 * rate <= _median(sorted(part)) <= 2.0 * rate:
+                return 0.0
+        return rate
+
     def _steps_to_full(self) -> float:
-        if self._n < max(self.warmup, 2) or self._inc <= 0 or self._inc < self.sustain_ratio * self._prev_inc:
+        rate = self._rate()
+        if rate <= self.min_rate * self.interval() or self._last_frac is None:
             return math.inf
-        f1, f2 = self._model.forecast(horizon=2)
-        slope = f2 - f1
-        if slope <= self.min_rate * self.interval():
-            return math.inf
-        return max(0.0, (self.full_at - f1) / slope + 1.0)
+        return max(0.0, (self.full_at - self._last_frac) / rate)
 
     def time_to_exhaustion(self) -> float:
         """Seconds from the last observation until the resource is full (inf: not on course to fill)."""
@@ -123,7 +135,7 @@ class Exhaustion(Detector):
         frac = self._fraction(x)
         if frac is None:
             return {"exhaustion": 0.0}
-        if frac >= self.full_at and self._inc > 0:
+        if frac >= self.full_at and self._rate() > 0:
             return {"exhaustion": self.horizon_s / self.interval()}  # already full and still growing
         tte = self.time_to_exhaustion()
         return {"exhaustion": 0.0 if not math.isfinite(tte) else self.horizon_s / max(tte, self.interval())}

@@ -108,7 +108,8 @@ class GpuMultivariate(Detector):
             return 0.0, False
         score = self._model.score_one(full)
         score = score if math.isfinite(score) else 0.0
-        flagged = self.warm and score >= self.threshold
+        # a score of 0 is never anomalous: on a constant series every score and so the threshold is 0
+        flagged = self.warm and score > 0 and score >= self.threshold
         self._run = self._run + 1 if flagged else 0
         if not flagged or self._run >= self.adapt_after:
             self._model.learn_one(full)

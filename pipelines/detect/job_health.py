@@ -14,6 +14,9 @@ Each check has its own subject and is scaled so that 1.0 is its threshold:
 ``loss_spike``         log-loss z-score against its EWMA level >= ``spike_z``
 ``loss_divergence``    short-term smoothed loss ``1 + divergence_ratio`` x its long-term
                        level: a sustained climb, not the wander of a noisy loss
+``loss_trend``         least-squares slope of log-loss over the last ``trend_window`` steps
+                       above ``trend_z`` standard errors and ``min_trend`` per step: a loss
+                       that keeps climbing, caught long before it has doubled
 ``grad_norm_explosion`` grad norm ``explode_factor`` x its usual level or more
 ``throughput_drop``    tokens/s ``drop_frac`` below its usual level
 ``loss_plateau``       smoothed loss improved less than ``plateau_min_improvement``
@@ -37,8 +40,8 @@ import math
 
 from pipelines.detect.base import Detector, Features, register
 
-CHECKS = ("loss_nonfinite", "loss_spike", "loss_divergence", "grad_norm_explosion", "throughput_drop",
-          "loss_plateau")
+CHECKS = ("loss_nonfinite", "loss_spike", "loss_divergence", "loss_trend", "grad_norm_explosion",
+          "throughput_drop", "loss_plateau")
 
 
 class _Level:
@@ -82,7 +85,8 @@ class JobHealth(Detector):
     def __init__(self, alpha: float = 0.05, spike_z: float = 8.0, min_log_scale: float = 0.01,
                  divergence_ratio: float = 1.0, explode_factor: float = 5.0, drop_frac: float = 0.25,
                  plateau_window: int = 1800, plateau_min_improvement: float = 0.002,
-                 nonfinite_at: float = 1e30, warmup: int = 30, adapt_after: int = 300, seed: int = 0) -> None:
+                 nonfinite_at: float = 1e30, warmup: int = 30, adapt_after: int = 300, trend_window: int = 30,
+                 trend_z: float = 8.0, min_trend: float = 0.004, seed: int = 0) -> None:
         self.alpha = alpha
         self.spike_z = spike_z
         self.min_log_scale = min_log_scale
@@ -94,6 +98,9 @@ class JobHealth(Detector):
         self.nonfinite_at = nonfinite_at
         self.warmup = warmup
         self.adapt_after = adapt_after
+        self.trend_window = trend_window
+        self.trend_z = trend_z
+        self.min_trend = min_trend
         self.seed = seed
         self._reset()
 
@@ -105,6 +112,7 @@ class JobHealth(Detector):
         self._trend_slow: float | None = None
         self._slow = self._fast = None  # plateau EWMAs of log-loss
         self._n = 0
+        self._recent: list[float] = []   # last trend_window log-losses
         self._last_step: float | None = None
         # the collector's counter is per job label, so it survives a restart of the run
         self._nonfinite_total: float | None = getattr(self, "_nonfinite_total", None)
@@ -134,6 +142,7 @@ class JobHealth(Detector):
             if self._trend_slow is not None:
                 fast = self._trend_fast + 0.3 * (lg - self._trend_fast)
                 out["loss_divergence"] = max(0.0, fast - self._trend_slow) / math.log1p(self.divergence_ratio)
+            out["loss_trend"] = self._trend_score(lg)
             if self._n >= self.plateau_window and self._slow is not None:
                 improvement = (self._slow - self._fast) / max(abs(self._slow), 1e-9)
                 floor = self.plateau_min_improvement / 10
@@ -146,6 +155,20 @@ class JobHealth(Detector):
         if tok is not None and math.isfinite(tok) and self._tokens.count >= self.warmup and self._tokens.level > 0:
             out["throughput_drop"] = max(0.0, 1 - tok / self._tokens.level) / self.drop_frac
         return out
+
+    def _trend_score(self, lg: float) -> float:
+        """Slope of log-loss over the window (this value included), in units of its threshold."""
+        ys = self._recent[-(self.trend_window - 1):] + [lg]
+        n = len(ys)
+        if n < self.trend_window:
+            return 0.0
+        xm = (n - 1) / 2
+        ym = sum(ys) / n
+        sxx = n * (n * n - 1) / 12
+        slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sxx
+        resid = sum((y - ym - slope * (i - xm)) ** 2 for i, y in enumerate(ys)) / (n - 2)
+        se = math.sqrt(max(resid, 0.0) / sxx)
+        return max(0.0, slope) / max(self.trend_z * se, self.min_trend)
 
     def _restarted(self, x: Features) -> bool:
         step = _num(x, "job_step")
@@ -166,7 +189,9 @@ class JobHealth(Detector):
         fl = self._finite_loss(x)
         if fl is not None:
             lg = math.log(fl)
-            bad = max(scores["loss_spike"], scores["loss_divergence"]) >= 1.0
+            bad = max(scores["loss_spike"], scores["loss_divergence"], scores["loss_trend"]) >= 1.0
+            self._recent.append(lg)
+            del self._recent[:-self.trend_window]
             self._loss.learn(lg, a, bad, adapt)
             self._trend_fast = lg if self._trend_fast is None else self._trend_fast + 0.3 * (lg - self._trend_fast)
             if self._trend_slow is None or not bad:

@@ -8,7 +8,7 @@ rest of its job.
 Each tick, a member's *residual* is its value minus the group median, minus a
 learned *offset* (a GPU that always runs 2 °C warmer because of its slot in the
 chassis is not news). The residual is scaled by the larger of the learned
-typical residual, the group's spread (1.4826 x MAD) this tick, and a floor.
+typical residual, the spread (1.4826 x MAD) of this tick's residuals, and a floor.
 Flagged members are not learned from.
 
 >>> d = PeerGroup(direction="high", min_scale=1.0, warmup=5)
@@ -48,6 +48,12 @@ class PeerGroup(Detector):
     alpha: learning rate of per-member offsets and of the typical residual.
     min_members: fewer members than this and nobody is judged.
     busy_floor: judge only while the group median is at least this (None: always).
+    max_median_step, settle_ticks: when the group median moves more than ``max_median_step`` in one
+      tick (the whole group changing regime: a job starting, a checkpoint), nobody is judged for
+      ``settle_ticks`` ticks, because members never change regime in perfect lockstep.
+    learn_below, adapt_after: a member's offset learns only from ticks where it scores below
+      ``learn_below x threshold_z`` (so a slowly developing fault is not absorbed), unless it has been
+      held out for ``adapt_after`` ticks in a row.
     warmup: ticks of learning before scores count.
     seed: unused (deterministic), kept for the shared contract.
     """
@@ -56,7 +62,8 @@ class PeerGroup(Detector):
 
     def __init__(self, direction: str = "both", threshold_z: float = 6.0, min_scale: float = 1.0,
                  rel_scale: float = 0.0, alpha: float = 0.01, min_members: int = 3,
-                 busy_floor: float | None = None, warmup: int = 60, seed: int = 0) -> None:
+                 busy_floor: float | None = None, max_median_step: float | None = None, settle_ticks: int = 0,
+                 learn_below: float = 0.5, adapt_after: int = 1800, warmup: int = 60, seed: int = 0) -> None:
         if direction not in ("high", "low", "both"):
             raise ValueError(f"direction must be 'high', 'low' or 'both', not {direction!r}")
         if min_members < 3:
@@ -68,11 +75,39 @@ class PeerGroup(Detector):
         self.alpha = alpha
         self.min_members = min_members
         self.busy_floor = busy_floor
+        self.max_median_step = max_median_step
+        self.settle_ticks = settle_ticks
+        self.learn_below = learn_below
+        self.adapt_after = adapt_after
         self.warmup = warmup
         self.seed = seed
         self._offset: dict[str, float] = {}
         self._noise = 0.0
         self._ticks = 0
+        self._last_median: float | None = None
+        self._unsettled = 0
+
+    def _settling(self, med: float) -> bool:
+        """Whether the group is changing regime now (see ``max_median_step``)."""
+        if self.max_median_step is None:
+            return False
+        last = getattr(self, "_last_median", None)
+        moved = last is not None and abs(med - last) > self.max_median_step
+        return moved or getattr(self, "_unsettled", 0) > 0
+
+    def _track(self, x: Features) -> None:
+        if self.max_median_step is None:
+            return
+        vals = [float(v) for v in x.values() if isinstance(v, (int, float)) and math.isfinite(v)]
+        if not vals:
+            return
+        med = median(vals)
+        last = getattr(self, "_last_median", None)
+        if last is not None and abs(med - last) > self.max_median_step:
+            self._unsettled = self.settle_ticks
+        elif getattr(self, "_unsettled", 0) > 0:
+            self._unsettled -= 1
+        self._last_median = med
 
     def _residuals(self, x: Features) -> tuple[dict[str, float], float, float] | None:
         """Residual per member, group median and scale; None when the group cannot be judged."""
@@ -82,9 +117,14 @@ class PeerGroup(Detector):
         med = median(vals.values())
         if self.busy_floor is not None and med < self.busy_floor:
             return None
-        mad = median(abs(v - med) for v in vals.values())
+        if self._settling(med):
+            return None
         off = self._offset
         resid = {k: v - med - off.get(k, 0.0) for k, v in vals.items()}
+        # the spread that counts is of the residuals, once each member's usual offset is taken out: chips that
+        # always differ by a few percent must not widen the scale a slow one is measured in
+        rmed = median(resid.values())
+        mad = median(abs(r - rmed) for r in resid.values())
         scale = max(self.min_scale, self.rel_scale * abs(med), self._noise, _SIGMA_PER_MAD * mad)
         return resid, med, scale
 
@@ -106,15 +146,24 @@ class PeerGroup(Detector):
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         judged = self._residuals(x)
+        self._track(x)
         if judged is None:
             return
         resid, _, scale = judged
         warming = self._ticks < self.warmup
         a = max(self.alpha, 0.1) if warming else self.alpha
         abs_sum, n = 0.0, 0
+        held = self.__dict__.setdefault("_held", {})
         for k, r in resid.items():
-            if not warming and abs(r) / scale >= self.threshold_z:
-                continue  # an outlier on either side teaches us nothing about normal
+            if not warming and abs(r) / scale >= self.learn_below * self.threshold_z:
+                # a suspect member teaches us nothing about normal, for a bounded time: a member that stays
+                # different for ``adapt_after`` ticks has a new normal (a swapped part, a new clock policy)
+                held[k] = held.get(k, 0) + 1
+                if held[k] < self.adapt_after:
+                    continue
+                r = math.copysign(min(abs(r), self.threshold_z * scale), r)
+            else:
+                held.pop(k, None)
             self._offset[k] = self._offset.get(k, 0.0) + a * r
             abs_sum += abs(r)
             n += 1

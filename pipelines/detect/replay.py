@@ -75,14 +75,17 @@ def batches_from_rows(rows: Iterable[dict]) -> Iterator[RecordedBatch]:
 class Backtest:
     """Detection and decisions for a whole recording, fed batches in time order.
 
-    Runs what the pipeline runs: one :class:`NodeDetectors` and IncidentBook per
-    node, a :class:`JobPeers` and IncidentBook per job (fed the nodes' job
+    Runs what the pipeline runs: threshold rules (when given) and one
+    :class:`NodeDetectors` and IncidentBook per node, a :class:`JobPeers` and IncidentBook per job (fed the nodes' job
     summaries), and a :class:`NodeAbsence` checked every ``absence_every_s`` of
     event time.
     """
 
-    def __init__(self, config: DetectionConfig | None = None, absence_every_s: float = 5.0) -> None:
+    def __init__(self, config: DetectionConfig | None = None, absence_every_s: float = 5.0, rules=None) -> None:
         self.config = config if config is not None else DetectionConfig.default()
+        #: Threshold rules (a ``pipelines.transforms.rules.RuleSet``) judged with the detectors, as the
+        #: pipeline judges them; None runs detectors only.
+        self.rules = rules
         self.nodes: dict[str, NodeDetectors] = {}
         self.books: dict[str, IncidentBook] = {}
         self.jobs: dict[str, tuple[JobPeers, IncidentBook]] = {}
@@ -101,6 +104,9 @@ class Backtest:
         obs = nd.observe(batch)
         if not obs.fresh:
             return obs, []
+        if self.rules is not None:
+            obs.conditions.extend(self.rules.evaluate(batch.node, (
+                (ts, s.gpu, getattr(s, "uuid", "") or "", s.metric, s.value, s.labels or {}) for s in batch.samples)))
         events = self.books[batch.node].observe(batch.node, ts, obs.conditions)
         for summary in obs.job_summaries:
             peers = self.jobs.get(summary.job)

@@ -4,15 +4,17 @@ Each series keeps an EWMA *level* and an EWMA of absolute deviation as its
 *scale* (about one standard deviation). A new value scores
 ``|value - baseline| / scale``. Robustness comes from three habits:
 
-- points already flagged are not learned (so a fault does not become normal),
-  until a series has been flagged ``adapt_after`` times in a row, when it
-  learns again with residuals clipped at ``clip`` scales (a lasting level shift,
-  such as a job starting, becomes the new normal instead of alerting forever);
+- points already flagged are not learned into the level (so a fault does not
+  become normal), for a bounded time: once a series has been flagged
+  ``adapt_after`` times (a run that leaks by one for each normal point), it
+  re-baselines on the current value (a lasting level shift, such as a job
+  starting, becomes the new normal instead of alerting for hundreds of points);
 - the scale has a floor, absolute (``min_scale``) and relative to the level
   (``rel_scale``), so a flat series does not turn every wiggle into infinity;
 - with ``season_s`` set, each series also keeps a seasonal-naive profile
-  (``season_bins`` EWMA levels across one season), and a value that matches
-  either the recent level or the same phase of past seasons is normal.
+  (``season_bins`` EWMA levels across one season) learned from *every* point,
+  and a value that matches either the recent level or the same phase of past
+  seasons is normal.
 
 All series of one detector live in flat arrays, and :meth:`step` scores and
 learns a whole tick of them at once: the cost per sample is a fraction of a
@@ -35,6 +37,7 @@ from pipelines.detect.base import Detector, Features, register
 
 _SIGMA_PER_MAD = 1.2533  # mean absolute deviation -> standard deviation, for a normal law
 _DIRECTIONS = {"up": 1.0, "down": -1.0, "both": 0.0}
+_REWARM = 20  # points a re-baselined series learns its new scale before it is scored again
 #: Parameters that may differ per series (given to :meth:`RobustZScore.slots`).
 SERIES_PARAMS = ("alpha", "scale_alpha", "clip", "min_scale", "rel_scale", "warmup", "threshold_z",
                  "direction", "adapt_after")
@@ -55,6 +58,11 @@ class RobustZScore(Detector):
     direction: ``up``, ``down`` or ``both``: which side of the baseline counts.
     adapt_after: consecutive flagged samples after which a series learns again.
     season_s, season_bins: seasonal-naive profile (off when season_s is 0).
+    flagged_scale: weight (relative to scale_alpha) with which flagged points widen the scale, their
+      residual clipped at ``clip`` scales; 0 keeps flagged points out of the scale. A series flagged
+      again and again (quantised, spiky, mostly zero) is noisier than it looked, not faulty each time.
+    tail_decay: when > 0, each series remembers its largest recent deviation (decaying by this factor per
+      point) and a value is anomalous only beyond it: a series with routine spikes alerts on a bigger one.
     seed: unused (the method is deterministic), kept for the shared contract.
     """
 
@@ -63,7 +71,8 @@ class RobustZScore(Detector):
     def __init__(self, alpha: float = 0.02, scale_alpha: float = 0.02, clip: float = 4.0,
                  min_scale: float = 1e-3, rel_scale: float = 0.0, warmup: int = 60,
                  threshold_z: float = 6.0, direction: str = "both", adapt_after: int = 300,
-                 season_s: float = 0.0, season_bins: int = 24, seed: int = 0) -> None:
+                 season_s: float = 0.0, season_bins: int = 24, flagged_scale: float = 0.0, tail_decay: float = 0.0,
+                 seed: int = 0) -> None:
         self.alpha = alpha
         self.scale_alpha = scale_alpha
         self.clip = clip
@@ -75,6 +84,8 @@ class RobustZScore(Detector):
         self.adapt_after = adapt_after
         self.season_s = season_s
         self.season_bins = season_bins
+        self.flagged_scale = flagged_scale
+        self.tail_decay = tail_decay
         self.seed = seed
         self._defaults = self._series_params({})
         self._slot: dict = {}
@@ -95,7 +106,7 @@ class RobustZScore(Detector):
         return np.array([float(p[k]) for k in SERIES_PARAMS])
 
     # -- storage ---------------------------------------------------------------------------
-    _ARRAYS = ("_level", "_scale", "_count", "_flagged_run", "_params", "_season", "_season_seen")
+    _ARRAYS = ("_level", "_scale", "_count", "_flagged_run", "_params", "_season", "_season_seen", "_tail")
 
     def _alloc(self, capacity: int) -> None:
         def grow(name: str, shape: tuple, dtype) -> None:
@@ -109,6 +120,8 @@ class RobustZScore(Detector):
         grow("_scale", (capacity,), np.float64)
         grow("_count", (capacity,), np.float64)
         grow("_flagged_run", (capacity,), np.float64)
+        if self.tail_decay > 0:
+            grow("_tail", (capacity,), np.float64)
         grow("_params", (capacity, len(SERIES_PARAMS)), np.float64)
         if self.season_s > 0:
             grow("_season", (capacity, self.season_bins), np.float64)
@@ -166,6 +179,8 @@ class RobustZScore(Detector):
                 resid = np.where(use, seasonal, resid)
         p = self._params[idx]
         scale = np.maximum(np.maximum(self._scale[idx], p[:, 3]), p[:, 4] * np.abs(level))
+        if self.tail_decay > 0:  # only what exceeds the recent extremes counts
+            scale = np.maximum(scale, self._tail[idx] / p[:, 6])
         direction = p[:, 7]
         absr = np.abs(resid)
         count = self._count[idx]
@@ -178,9 +193,12 @@ class RobustZScore(Detector):
     def _learn(self, idx, values, resid, absr, scale, count, z, p, finite, bin_) -> None:
         # an outlier on either side is not learned, whichever side is alerted on
         flagged = (absr >= p[:, 6] * scale) & (count >= p[:, 5])
-        run = (self._flagged_run[idx] + 1) * flagged
-        self._flagged_run[idx] = run
-        learn = (~flagged | (run >= p[:, 8])) & finite
+        # the flagged run leaks rather than resets, so a shift whose noise dips under the threshold now and
+        # then still counts; at adapt_after the series re-baselines on the value (a regime change)
+        run = np.where(flagged, self._flagged_run[idx] + 1, np.maximum(self._flagged_run[idx] - 1, 0))
+        rebase = flagged & (run >= p[:, 8]) & finite
+        self._flagged_run[idx] = np.where(rebase, 0, run)
+        learn = ~flagged & finite
         warming = count < p[:, 5]
         lim = np.where(warming, np.inf, p[:, 2] * scale)  # no clipping while warming up
         r = np.minimum(np.maximum(resid, -lim), lim)
@@ -190,15 +208,26 @@ class RobustZScore(Detector):
             a[first] = 1.0
             r[first] = values[first] - self._level[idx][first]
         self._level[idx] += a * r
+        if rebase.any():  # a new regime: start from its value, and re-learn its scale for a few points
+            j = idx[rebase]
+            self._level[j] = values[rebase]
+            self._count[j] = np.maximum(p[rebase, 5] - _REWARM, 0.0)
         sa = np.where(warming, np.maximum(p[:, 1], 0.1), p[:, 1]) * learn * ~first
+        if self.flagged_scale > 0:  # flagged points widen the scale (clipped): a series flagged often is noisy
+            sa = sa + p[:, 1] * self.flagged_scale * (flagged & finite & ~warming)
         self._scale[idx] += sa * (np.minimum(absr, lim) * _SIGMA_PER_MAD - self._scale[idx])
-        self._count[idx] = count + learn
+        self._count[idx] = np.where(rebase, self._count[idx], count + learn)
+        if self.tail_decay > 0:
+            self._tail[idx] = np.where(finite & ~warming, np.maximum(absr, self._tail[idx] * self.tail_decay),
+                                       self._tail[idx])
         if bin_ is not None and len(idx):
+            # the seasonal profile learns every point, flagged or not: it is what says "this phase of the day
+            # is normally high", and a phase that is never learned is flagged every day
             seen = self._season_seen[idx, bin_]
             cur = self._season[idx, bin_]
             upd = np.where(seen, cur + p[:, 0] * (values - cur), values)
-            self._season[idx, bin_] = np.where(learn, upd, cur)
-            self._season_seen[idx, bin_] = seen | learn
+            self._season[idx, bin_] = np.where(finite, upd, cur)
+            self._season_seen[idx, bin_] = seen | finite
 
     def baseline(self, idx: np.ndarray) -> np.ndarray:
         """The current level of each series: the value a z-score is measured against."""

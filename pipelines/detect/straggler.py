@@ -48,13 +48,16 @@ class Straggler(Detector):
     busy_metric, busy_floor: judge only while the peers' median of this metric is at least this.
     stall_floor: a member of a busy group reading below this on ``busy_metric`` is stalled.
     threshold_z, alpha, warmup, min_members: as for :class:`PeerGroup`.
+    max_busy_step, settle_ticks: nobody is judged for ``settle_ticks`` ticks after the peers' median of
+      ``busy_metric`` moved more than ``max_busy_step`` in one tick (phases change a tick or two apart).
     """
 
     name = "straggler"
 
     def __init__(self, metrics: dict[str, float] | None = None, busy_metric: str = "gpu_util_pct",
                  busy_floor: float = 50.0, stall_floor: float = 5.0, threshold_z: float = 6.0,
-                 alpha: float = 0.01, warmup: int = 60, min_members: int = 3, seed: int = 0) -> None:
+                 alpha: float = 0.01, warmup: int = 60, min_members: int = 3, max_busy_step: float | None = None,
+                 settle_ticks: int = 0, seed: int = 0) -> None:
         self.metrics = metrics
         self.busy_metric = busy_metric
         self.busy_floor = busy_floor
@@ -63,7 +66,10 @@ class Straggler(Detector):
         self.alpha = alpha
         self.warmup = warmup
         self.min_members = min_members
+        self.max_busy_step = max_busy_step
+        self.settle_ticks = settle_ticks
         self.seed = seed
+        self._gate = PeerGroup(max_median_step=max_busy_step, settle_ticks=settle_ticks, min_members=min_members)
         floors = DEFAULT_FLOORS if metrics is None else metrics
         self._groups = {m: PeerGroup(direction="low", threshold_z=threshold_z, min_scale=f, alpha=alpha,
                                      min_members=min_members, warmup=warmup, seed=seed)
@@ -71,7 +77,10 @@ class Straggler(Detector):
 
     def _busy(self, by_metric: dict[str, dict[str, float]]) -> bool:
         busy = [v for v in by_metric.get(self.busy_metric, {}).values() if v == v]
-        return len(busy) >= self.min_members and median(busy) >= self.busy_floor
+        if len(busy) < self.min_members or median(busy) < self.busy_floor:
+            return False
+        gate = getattr(self, "_gate", None)
+        return gate is None or not gate._settling(median(busy))
 
     def per_metric(self, x: Features) -> dict[str, dict[str, float]]:
         """z per metric per member (all zero while the peers are not busy)."""
@@ -99,7 +108,11 @@ class Straggler(Detector):
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         by_metric = split_features(x)
-        if not self._busy(by_metric):
+        busy = self._busy(by_metric)
+        gate = getattr(self, "_gate", None)
+        if gate is not None:
+            gate._track(by_metric.get(self.busy_metric, {}))
+        if not busy:
             return
         for m, group in self._groups.items():
             if m in by_metric:

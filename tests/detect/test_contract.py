@@ -81,7 +81,24 @@ def _absence(rng):
     return {"min_silence_s": 2.0}, x
 
 
+def _counter_burst(rng):
+    def x(fault):
+        return {"0/ecc": float(rng.poisson(6.0 if fault else 0.002)), "1/ecc": float(rng.poisson(0.002))}
+    return {"window_s": 10, "warmup_s": 60}, x
+
+
+def _error_trend(rng):
+    state = {"rate": 0.0}
+
+    def x(fault):
+        state["rate"] = state["rate"] + 0.02 if fault else 0.0
+        return {"ecc_sbe_rate": float(rng.poisson(0.001 + state["rate"])), "pcie_link_width": 8.0 if fault else 16.0,
+                "gpu_util_pct": 90.0}
+    return {"window_s": 120, "warmup_s": 60}, x
+
+
 SCENARIOS = {
+    "counter_burst": _counter_burst, "error_trend": _error_trend,
     "robust_zscore": _robust_zscore, "gpu_multivariate": _gpu_multivariate, "peer_group": _peer_group,
     "straggler": _straggler, "job_health": _job_health, "exhaustion": _exhaustion, "absence": _absence,
 }

@@ -15,7 +15,8 @@ from pipelines.detect import (Absence, DetectionConfig, Exhaustion, GpuMultivari
 
 T0 = 1_700_000_000.0
 MODULES = ["base", "robust_zscore", "peer_group", "straggler", "job_health", "exhaustion", "absence",
-           "gpu_multivariate", "config", "evidence", "engine", "job_peers", "node_absence", "replay"]
+           "gpu_multivariate", "config", "evidence", "engine", "job_peers", "node_absence", "replay",
+           "counter_burst", "error_trend", "verdicts"]
 
 
 @pytest.mark.parametrize("module", MODULES)
