@@ -31,7 +31,7 @@ def test_injected_fault_gives_one_incident_firing_then_resolved_at_the_receiver(
     notifier = stack.spawn("notify", "notify", "--webhook", receiver.url)
     notifier.wait_for_line("notify: ready")
     # long enough after the fault for every detector's keep_firing_for to run out
-    stack.simulate(4, 8, 260, "thermal_runaway@node-2/3:30+40")
+    stack.simulate(4, 8, 320, "thermal_runaway@node-2/3:90+40")
 
     def alerts():
         return [(b["status"], a) for b in receiver.bodies() for a in b["alerts"]]
