@@ -105,6 +105,21 @@ def make_event(status: str = "firing", alertname: str = "GpuHot", starts_at: flo
                       event_ts=event_ts if event_ts is not None else now)
 
 
+def run_cli(notify_cmd, env, *args) -> subprocess.CompletedProcess:
+    """Run a notifier CLI command (``silence``, ``ack``...) the way a user would."""
+    return subprocess.run([*notify_cmd, *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+def eventually(cond, timeout: float = 15.0) -> bool:
+    """Whether ``cond()`` becomes true within ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def send_once(notifier, notification) -> None:
     """Deliver one notification through a receiver plugin, then close it."""
     import asyncio

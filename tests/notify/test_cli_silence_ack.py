@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 
 import httpx
 import pytest
+from notify_helpers import eventually as _wait
 from notify_helpers import read_history
+from notify_helpers import run_cli as _cli
 
 pytestmark = pytest.mark.integration
-
-
-def _cli(notify_cmd, env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([*notify_cmd, *args], env=env, capture_output=True, text=True, timeout=30)
-
-
-def _wait(cond, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_silence_and_ack_from_the_cli(http_receiver, publisher, notify_worker, alert_event, notify_cmd,
