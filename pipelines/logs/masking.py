@@ -34,8 +34,9 @@ _UNITS = (r"(?:[KMGTPE]i?B|[kKMGT]b(?:ps|/s)?|B|bytes?|ms|msecs?|us|µs|ns|s|sec
 _QUANTITY = re.compile(rf"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)? ?{_UNITS}(?![\w])")
 #: A token holding a digit; the lookbehind makes a match start only where a token starts (linear time).
 _TOKEN = re.compile(r"(?<![^\s,;()\[\]{}\"'=|])[^\s,;()\[\]{}\"'=|]*\d[^\s,;()\[\]{}\"'=|]*")
-#: The value of ``key=value`` (a word or a double-quoted string): variable with or without digits.
-_VALUE = re.compile(r'(?<=[\w\]]=)(?:"[^"]*"|[^\s,;()\[\]{}"'"'"'=|<]+)')
+#: The value of ``key=value`` (a word or a double-quoted string, and a bracketed part glued to the word,
+#: ``ws=WorkSource{10113}``): variable with or without digits.
+_VALUE = re.compile(r'(?<=[\w\]]=)(?:"[^"]*"|[^\s,;()\[\]{}"'"'"'=|<]+(?:\{[^\s{}]*\}|\([^\s()]*\)|\[[^\s\[\]]*\])?)')
 _PREFIXED = ("<<*>", "><*>", "~<*>", "-<*>", "+<*>")
 _LIST = re.compile(r"<\*>(?:, ?<\*>)+")
 
