@@ -12,7 +12,9 @@ from the pipeline.
 An entry of ``journalctl -o export`` (``__CURSOR=...`` and its ``FIELD=value``
 lines up to a blank line) is one record.
 A traceback joins the line before it only when that line reads as an error
-(``logger.exception`` writes it under one); otherwise it starts a record.
+(``logger.exception`` writes it under one); otherwise it starts a record, and
+so does a traceback right after another (a second failure), unless chained to
+it ("During handling of the above exception ...").
 Kubernetes CRI container logs prefix every physical line with
 ``<time> <stream> <F|P> ``, and torchrun prefixes each line of a rank's output
 with ``[rank3]: ``; the rules apply to what follows the prefix, and a
@@ -58,6 +60,8 @@ class MultilineJoiner:
         self._lines: list[str] = []
         self._in_tb = False       # inside a traceback's frames
         self._tb_closed = False   # just saw a traceback's final exception line
+        self._has_tb = False      # the open record holds a traceback already
+        self._chained = False     # ... and "During handling of the above exception" after it
         self.last_line_at = 0.0
 
     def _continues(self, line: str, prefix: str = "") -> bool:
@@ -70,11 +74,17 @@ class MultilineJoiner:
         if line.startswith(TRACEBACK):
             # logger.exception() writes its traceback under an error line; an uncaught exception's
             # traceback on stderr follows whatever was logged last and starts a record of its own, as
-            # does one another rank wrote.
+            # does one another rank wrote, and one after a traceback (a second failure) unless chained.
             self._in_tb = True
-            return (not prefix or self._lines[0].startswith(prefix)) and bool(
-                _ERRORISH.search(self._lines[0], 0, 300))
+            if self._has_tb:
+                joins = self._chained
+            else:
+                joins = (not prefix or self._lines[0].startswith(prefix)) and bool(
+                    _ERRORISH.search(self._lines[0], 0, 300))
+            self._has_tb, self._chained = True, False
+            return joins
         if self._tb_closed and line.startswith(_CHAIN):
+            self._chained = True
             return True
         if self._in_tb:  # the exception line that ends a traceback
             self._in_tb = False
@@ -102,8 +112,8 @@ class MultilineJoiner:
             if self._lines:
                 out.append((self._first, _join(self._lines)))
             self._lines, self._first = [line], n
-            self._tb_closed = False
-            self._in_tb = self._start is None and body.startswith(TRACEBACK)
+            self._tb_closed = self._chained = False
+            self._in_tb = self._has_tb = self._start is None and body.startswith(TRACEBACK)
         if n >= first_number:
             self.last_line_at = time.monotonic()
         return out
@@ -118,7 +128,7 @@ class MultilineJoiner:
         text = _join(self._lines)
         first = self._first
         self._lines = []
-        self._in_tb = self._tb_closed = False
+        self._in_tb = self._tb_closed = self._has_tb = self._chained = False
         return [(first, text)] if text.strip() else []
 
 

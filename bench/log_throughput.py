@@ -15,18 +15,19 @@ realistic distinct lines, not a few repeated shapes.
 "Per core" is lines divided by the CPU time of the whole process (Python plus
 chDB's own threads), so a result does not flatter itself by using more cores.
 
-    .venv/bin/python bench/log_throughput.py [--lines 200000] [--nodes 50] [--gc-threshold 50000]
+    .venv/bin/python bench/log_throughput.py [--lines 200000] [--nodes 50] [--default-gc]
 
-Python's cyclic garbage collector costs this path a quarter of its time (it
-rescans the sink's buffered rows); ``--gc-threshold`` measures the pipeline
-with ``gc.freeze()`` and a larger first-generation threshold, as a worker
-process can set at start-up.
+Python's cyclic garbage collector, left at CPython's defaults, costs this path
+a quarter of its time (it rescans the sink's buffered rows and every start-up
+object); the pipeline worker therefore freezes its start-up objects and raises
+the first-generation threshold (:func:`pipelines.worker_gc.tune_gc_for_streaming`,
+called where ``gpuwatch pipeline`` starts its worker). The benchmark does the
+same by default; ``--default-gc`` measures CPython's defaults instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from pipelines.logs.processor import LOG_COLUMNS, TEMPLATE_COLUMNS, TEMPLATE_TAB
 from pipelines.logs.salvage import salvage_log_batch  # noqa: E402
 from pipelines.sinks.tables import LOGS, TableSpec  # noqa: E402
 from pipelines.store import Store  # noqa: E402
+from pipelines.worker_gc import YOUNG_THRESHOLD, tune_gc_for_streaming  # noqa: E402
 
 TEMPLATES_SPEC = TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen"))
 
@@ -122,13 +124,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="records per Kafka message")
     ap.add_argument("--flush-rows", type=int, default=50_000, help="rows per ClickHouse insert")
     ap.add_argument("--target", type=float, default=50_000.0)
-    ap.add_argument("--gc-threshold", type=int, default=0, metavar="N",
-                    help="gc.freeze() and gc.set_threshold(N, 20, 20) first (default: CPython's GC settings)")
+    ap.add_argument("--default-gc", action="store_true",
+                    help="keep CPython's GC settings (default: the worker's, pipelines.worker_gc)")
     args = ap.parse_args()
-    if args.gc_threshold:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(args.gc_threshold, 20, 20)
+    if not args.default_gc:
+        tune_gc_for_streaming()
     r = run(args.lines, args.nodes, args.batch, args.flush_rows)
     n = r["lines"]
     print(f"stats: {r['stats']}")
@@ -136,7 +136,7 @@ def main() -> int:
           f"{r['process'] / n * 1e6:.2f}, row convert {r['convert'] / n * 1e6:.2f}, "
           f"ClickHouse insert {r['insert'] / n * 1e6:.2f}")
     per_core = n / r["cpu_s"]
-    gc_mode = f"gc.freeze + threshold {args.gc_threshold}" if args.gc_threshold else "default GC"
+    gc_mode = "CPython's default GC" if args.default_gc else f"the worker's GC settings (freeze, {YOUNG_THRESHOLD})"
     print(f"lines: {n:,} raw lines of {r['events']} corpus events from {args.nodes} nodes, stored {r['stored']:,}, "
           f"templates {r['templates']}, {gc_mode}")
     print(f"wall: {r['wall_s']:.2f}s = {n / r['wall_s']:,.0f} lines/s (one process, one Python thread)")

@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     worker.shutdown_timeout_s = settings.shutdown_timeout_s
     from pipelines.log_noise import quiet_worker_logs
     quiet_worker_logs(worker, level)  # library chatter to DEBUG, no spinner codes in log files
+    from pipelines.worker_gc import tune_gc_for_streaming
+    tune_gc_for_streaming()  # the collector need not rescan start-up objects and buffered rows
     worker.execute_from_commandline()
     return 0
 

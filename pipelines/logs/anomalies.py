@@ -92,6 +92,16 @@ class WindowedRate:
         self.count = self.prev = 0
         self.mean = 0.0
 
+    def absorb(self, other: "WindowedRate", alpha: float) -> None:
+        """Take in another rate's lines (one event counted under two template ids)."""
+        window = max(self.window, other.window)
+        self.add(window, 0, alpha)
+        other.add(window, 0, alpha)
+        self.count += other.count
+        self.prev += other.prev
+        self.mean += other.mean
+        self.first = min(self.first, other.first)
+
     def add(self, window: int, n: int, alpha: float) -> None:
         if window > self.window:
             self.mean += alpha * (self.count - self.mean)
@@ -220,6 +230,24 @@ class LogAnomalyDetector:
             observations.append(Observation(f"job:{job}", tally.ts, conds))
         return observations
 
+    def succeed(self, successors: dict[int, int]) -> None:
+        """Templates generalised (old id -> its successor): each node's rate of an old id joins the
+        successor's, so the event keeps its baseline (a fresh rate would read its usual traffic as a burst)."""
+        alpha = self.settings.ewma_alpha
+        for scope in self.nodes.values():
+            rates = scope.templates
+            for old, new in successors.items():
+                rate = rates.pop(old, None)
+                if rate is None:
+                    continue
+                if new in rates:
+                    rates[new].absorb(rate, alpha)
+                else:
+                    rates[new] = rate
+                if old in scope.hot:
+                    scope.hot.discard(old)
+                    scope.hot.add(new)
+
     # -- the three judgements ------------------------------------------
     def _new_template_conditions(self, tally: BatchTally, warm: bool) -> list[Condition]:
         s = self.settings
@@ -287,14 +315,19 @@ class LogAnomalyDetector:
 
     # -- helpers --------------------------------------------------------
     def _lines_query(self, node: str, tid: int, since: float) -> str:
-        return (f"SELECT ts, source, level, message FROM {self.database}.logs "
-                f"WHERE node = {sql_str(node)} AND template_id = {tid} AND ts >= {ch_time(since)} "
+        """The event's lines, whatever id they were stored under: rows resolve through the lineage
+        (``logs_resolved.event_id``), and so does ``tid`` itself should the template generalise later."""
+        db = self.database
+        return (f"SELECT ts, source, level, message FROM {db}.logs_resolved "
+                f"WHERE node = {sql_str(node)} AND event_id IN (SELECT {tid} UNION ALL SELECT successor "
+                f"FROM {db}.log_template_successor WHERE template_id = {tid}) AND ts >= {ch_time(since)} "
                 f"ORDER BY ts LIMIT 200")
 
     def _errors_query(self, node: str | None, job: str | None, since: float) -> str:
         where = f"node = {sql_str(node)}" if node else f"labels['job'] = {sql_str(job or '')}"
         levels = ", ".join(sql_str(x) for x in sorted(ERROR_LEVELS))
-        return (f"SELECT template_id, count() AS lines, any(message) AS example FROM {self.database}.logs "
+        return (f"SELECT event_id AS template_id, count() AS lines, any(message) AS example "
+                f"FROM {self.database}.logs_resolved "
                 f"WHERE {where} AND ts >= {ch_time(since)} AND lower(level) IN ({levels}) "
                 f"GROUP BY template_id ORDER BY lines DESC LIMIT 50")
 

@@ -177,6 +177,12 @@ class HeaderParser:
         configuration names it; a line it does not fit is tried against the
         built-in formats.
         """
+        if fmt is None and "\n" not in line:  # the common case: a one-line record of a source seen before
+            sticky = self._sticky.get(source)
+            if sticky is not None and line[:1] not in "{_":
+                m = sticky[1].fullmatch(line)
+                if m is not None:
+                    return self._header(m, sticky[0])
         if line.startswith("__CURSOR="):  # an entry of journalctl -o export, joined by agents.logrecords
             h = _export_header(line)
             if h is not None:
@@ -218,14 +224,17 @@ class HeaderParser:
 
     def _header(self, m: re.Match, name: str) -> Header:
         ts, level, component, host, msg = m.group("ts", "level", "component", "host", "msg")
-        if name == "cri" and msg:  # the container's own line may carry a header
-            inner = self.parse(msg, "\0cri")
-            return inner._replace(ts=ts, fmt=f"cri+{inner.fmt}" if inner.fmt else "cri")
+        if name in _SPECIAL:
+            if name == "cri" and msg:  # the container's own line may carry a header
+                inner = self.parse(msg, "\0cri")
+                return inner._replace(ts=ts, fmt=f"cri+{inner.fmt}" if inner.fmt else "cri")
+            if name == "kmsg":
+                level = _SYSLOG_PRIORITY[int(m.group("prio")) & 7]
         if msg[:1] == "[" and (k := _KERNEL_TS.match(msg)):
             msg = msg[k.end():]
-        if name == "kmsg":
-            level = _SYSLOG_PRIORITY[int(m.group("prio")) & 7]
-        return Header(msg.strip(), ts or "", _norm_level(level) if level else "", component or "", host or "", name)
+        if level:
+            level = _NORMALISED.get(level) or _norm_level(level)
+        return _new_header(Header, (msg.strip(), ts or "", level or "", component or "", host or "", name))
 
 
 def _compile(regex: str) -> re.Pattern:
@@ -235,6 +244,9 @@ def _compile(regex: str) -> re.Pattern:
     return re.compile(regex + missing)
 
 
+_SPECIAL = frozenset({"cri", "kmsg"})
+#: ``Header`` built from a tuple without the keyword handling of its ``__new__`` (one per line).
+_new_header = tuple.__new__
 _SYSLOG_PRIORITY = ("emerg", "alert", "crit", "error", "warning", "notice", "info", "debug")
 _LEVEL_NAMES = {"warn": "warning", "err": "error", "crit": "critical", "w": "warning", "e": "error", "i": "info",
                 "d": "debug", "f": "fatal", "v": "trace", "a": "fatal", "severe": "error", "emerg": "fatal"}

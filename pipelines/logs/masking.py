@@ -31,11 +31,14 @@ import re
 WILDCARD = "<*>"
 _UNITS = (r"(?:[KMGTPE]i?B|[kKMGT]b(?:ps|/s)?|B|bytes?|ms|msecs?|us|µs|ns|s|secs?|seconds?|mins?|minutes?|h|hrs?"
           r"|hours?|days?|%)")
-_QUANTITY = re.compile(rf"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)? ?{_UNITS}(?![\w])")
+#: A number with a unit. It starts with ``\d`` (not a lookbehind) so that the regex engine skips ahead to
+#: digits in C; the lookbehind after the first digit keeps it from starting inside a word or number.
+_QUANTITY = re.compile(rf"\d(?<![\w.]\d)\d*(?:\.\d+)?(?:e[-+]?\d+)? ?{_UNITS}(?![\w])")
 #: A token holding a digit; the lookbehind makes a match start only where a token starts (linear time).
 _TOKEN = re.compile(r"(?<![^\s,;()\[\]{}\"'=|])[^\s,;()\[\]{}\"'=|]*\d[^\s,;()\[\]{}\"'=|]*")
-#: The value of ``key=value`` (a word or a double-quoted string): variable with or without digits.
-_VALUE = re.compile(r'(?<=[\w\]]=)(?:"[^"]*"|[^\s,;()\[\]{}"'"'"'=|<]+)')
+#: The value of ``key=value`` (a word or a double-quoted string, and a bracketed part glued to the word,
+#: ``ws=WorkSource{10113}``): variable with or without digits.
+_VALUE = re.compile(r'(?<=[\w\]]=)(?:"[^"]*"|[^\s,;()\[\]{}"'"'"'=|<]+(?:\{[^\s{}]*\}|\([^\s()]*\)|\[[^\s\[\]]*\])?)')
 _PREFIXED = ("<<*>", "><*>", "~<*>", "-<*>", "+<*>")
 _LIST = re.compile(r"<\*>(?:, ?<\*>)+")
 

@@ -90,7 +90,9 @@ class MaskAwareDrain(Drain):
 
     drain3 counts a masked token as matching text when the template holds the
     same mask, so two unrelated lines of one length with many variables look
-    alike. Here a position where the line holds ``<*>`` says nothing either way.
+    alike. Here a position where the line holds ``<*>`` says nothing either way,
+    and neither does an equal token holding a mask (``pid=<*>,`` is in every
+    line a driver writes, whatever the event).
 
     ``lead_words``: the line's first that-many unmasked words must equal the
     template's words there (a template wildcard accepts anything). Events
@@ -119,10 +121,15 @@ class MaskAwareDrain(Drain):
                 continue
             if token2 == param:
                 continue
-            known += 1
             if token1 == token2:
+                if param in token1:  # "pid=<*>,": the key is there in every such line; no evidence
+                    continue
+                known += 1
                 sim += 1
-            elif lead > 0:
+                lead -= 1
+                continue
+            known += 1
+            if lead > 0:
                 return 0.0, params
             lead -= 1
         if known == 0:

@@ -99,6 +99,9 @@ class PatternBook:
 
     def __post_init__(self) -> None:
         self._keywords = tuple(sorted({w for p in self.patterns for w in p.spec.contains}))
+        #: keyword -> the positions (in match order) of the patterns that name it
+        self._by_keyword: dict[str, tuple[int, ...]] = {
+            w: tuple(i for i, p in enumerate(self.patterns) if w in p.spec.contains) for w in self._keywords}
 
     @classmethod
     def load(cls, extra_files: list[Path | str] | None = None) -> PatternBook:
@@ -139,12 +142,15 @@ class PatternBook:
 
         None also when the pattern's cooldown for this node and GPU is running.
         """
-        if not self.might_match(line):
-            return None
         low = line.lower()
-        for p in self.patterns:
-            if not any(w in low for w in p.spec.contains):
-                continue
+        present = [w for w in self._keywords if w in low]
+        if not present:
+            return None
+        by_keyword = self._by_keyword
+        candidates = by_keyword[present[0]] if len(present) == 1 else sorted({
+            i for w in present for i in by_keyword[w]})
+        for i in candidates:  # only the patterns whose words the line holds, in match order
+            p = self.patterns[i]
             m = p.regex.search(line)
             if m is None:
                 continue

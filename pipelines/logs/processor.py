@@ -146,6 +146,7 @@ class LogProcessor:
         might_match = self.patterns.might_match
         parse, setups = self.headers.parse, self._source_setup
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
+        successors: dict[int, int] = {}  # old template id -> successor, for templates generalised in this batch
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
                 msg, ts = rec.message, rec.ts
@@ -190,6 +191,7 @@ class LogProcessor:
                     self._learned(mined, msg, ts, err, tally)
                     if mined.previous:
                         out.lineage_rows.extend((old, tid, ts) for old in miner.last_succession)
+                        successors.update(dict.fromkeys(miner.last_succession, tid))
                 line_key = miner.last_line_key
                 if line_key is None:
                     maybe_critical = might_match(msg)
@@ -214,15 +216,32 @@ class LogProcessor:
         w = int(last_ts // window_s)
         for tid, (text, first, last, n, example, errors) in templates.items():
             out.template_rows.append((tid, text, first, last, n, example))
-            tally.texts[tid] = text
             if one_window:
                 by_window[(w, tid)] = n
                 if errors:
                     errors_by_window[w] = errors_by_window.get(w, 0) + errors
+            if tid not in successors:
+                tally.texts[tid] = text
+        if successors:  # the anomaly detector counts events: lines under an earlier id go to the newest one
+            self._follow_lineage(successors, tally)
         counters["new_templates"] += len(tally.new_templates)
         warm = self.anomalies.warm(self.miner.born_ts, self.miner.lines_mined, last_ts)
         out.observations = self.anomalies.observe(tally, warm=warm)
         counters["conditions"] += len(out.conditions)
+
+    def _follow_lineage(self, successors: dict[int, int], tally: BatchTally) -> None:
+        for old, new in successors.items():  # a template generalised twice in one batch: follow to the last
+            for _ in range(len(successors)):
+                if new not in successors:
+                    break
+                new = successors[new]
+            successors[old] = new
+        counts: dict[tuple[int, int], int] = {}
+        for (w, tid), n in tally.template_lines.items():
+            key = (w, successors.get(tid, tid))
+            counts[key] = counts.get(key, 0) + n
+        tally.template_lines = counts
+        self.anomalies.succeed(successors)
 
     def _learned(self, mined: MinedLine, msg: str, ts: float, err: bool, tally: BatchTally) -> None:
         """The miner made a new template (or generalised one): note it, and flag it if the fleet never saw it."""

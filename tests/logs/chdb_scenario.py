@@ -108,6 +108,13 @@ def main(data: Path) -> dict:
     found["stored_ids"] = len({r[1] for r in rows})
     found["resolved_groups"] = sorted(sorted(r[0] for r in rows if r[2] == e) for e in {r[2] for r in rows})
     found["header_columns"] = sorted({(r[3], r[4], r[5][:6]) for r in rows})[:2]
+    # an alert's evidence query, made with the id the event's first line was stored under, finds every line
+    # of the event, those stored under later ids included
+    first_row = store.query("SELECT template_id, event_id FROM gpuwatch.logs_resolved WHERE node = 'n3' "
+                            "ORDER BY ts LIMIT 1").rows[0]
+    found["evidence_first_id"] = [first_row[0] != first_row[1], len(store.query(
+        gen.anomalies._lines_query("n3", first_row[0], t0)).rows), len(store.query(
+            f"SELECT 1 FROM gpuwatch.logs_resolved WHERE node = 'n3' AND event_id = {first_row[1]}").rows)]
     found["resolved_templates"] = store.query(
         "SELECT text, count, length(earlier_ids) FROM gpuwatch.log_templates_resolved "
         "WHERE text LIKE 'session%' ORDER BY text").rows

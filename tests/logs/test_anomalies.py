@@ -48,7 +48,7 @@ def test_a_new_error_template_after_warm_up_fires_once_and_resolves(t0):
     alerts = play(p, book, "n1", ["FATAL: parameter server lost contact with rank 12"], ts)
     assert [(a.alertname, a.status, a.source) for a in alerts] == [("LogNewTemplate", "firing", "log_new_template")]
     assert alerts[0].labels["node"] == "n1" and "parameter server" in alerts[0].annotations["template"]
-    assert "template_id = " in alerts[0].evidence_query
+    assert "event_id IN (SELECT " in alerts[0].evidence_query
     # the same line again is not new; the alert resolves once its hold time passes
     assert play(p, book, "n1", ["FATAL: parameter server lost contact with rank 3"], ts + 10) == []
     later = play(p, book, "n1", routine(1), ts + QUICK.new_template_hold_s + 20)
@@ -119,3 +119,26 @@ def test_finished_jobs_are_forgotten(t0):
     for k in range(10_000):
         p.process(batch("n1", "step 1", t0 + k * 0.5, job=f"job-{k // 1000}"), 0, k)
     assert len(p.anomalies.jobs) < 10, "jobs not seen for an hour must not stay in memory"
+
+
+def test_a_template_that_generalises_keeps_its_baseline_and_its_evidence(t0):
+    """drain generalises "... to bucket alpha" into "... to bucket <*>" when other buckets appear: a new
+    template id for the same event. Its steady traffic is no burst, and the evidence query of an alert
+    on it finds the lines stored under its earlier id (the lineage, issue 14)."""
+    p, book = LogProcessor(anomaly_settings=QUICK), IncidentBook()
+    steady = "checkpoint shard {i} written by rank {j} to bucket {b}"
+    alerts = []
+    for m in range(20):
+        for s in range(0, 60, 10):
+            i = m * 6 + s
+            bucket = "alpha" if m < 12 else ("beta", "gamma", "delta")[i % 3]
+            lines = routine(i) * 20 + [steady.format(i=i, j=k, b=bucket) for k in range(20)]
+            alerts += play(p, book, "n1", lines, t0 + m * 60 + s)
+    assert p.miner.lineage, "the scenario must make the template generalise"
+    assert [a for a in alerts if a.status == "firing"] == []
+    ts = t0 + 20 * 60
+    alerts = play(p, book, "n1", steady.format(i=1, j=2, b="omega"), ts, n=3000, spread_s=10)
+    burst = [a for a in alerts if a.alertname == "LogTemplateBurst"]
+    assert len(burst) == 1
+    query = burst[0].evidence_query
+    assert "logs_resolved" in query and "event_id IN" in query and burst[0].labels["template_id"] in query

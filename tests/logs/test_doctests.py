@@ -10,7 +10,7 @@ import pytest
 MODULES = ["pipelines.logs.miner", "pipelines.logs.patterns", "pipelines.logs.anomalies", "pipelines.logs.explain",
            "pipelines.logs.processor", "pipelines.logs.ratelimit", "pipelines.logs.salvage", "pipelines.logs.sql",
            "pipelines.logs.headers", "pipelines.logs.masking", "pipelines.logs.offline", "pipelines.logs.sources",
-           "agents.logrecords"]
+           "agents.logrecords", "pipelines.worker_gc"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -68,6 +68,21 @@ def test_masked_tokens_do_not_count_as_matching_text():
     assert a.template_id != b.template_id
 
 
+def test_masked_key_value_tokens_are_no_evidence_of_one_event():
+    """``pid=<*>,`` is in every line of a kernel driver; sharing it must not merge two Xid events
+    whose words differ (GPU stopped processing / GPU initialisation failure)."""
+    m = TemplateMiner()
+    a = m.mine("NVRM: Xid (PCI:0000:9d:16.5): 46, pid=39463, name=python, GPU stopped processing")
+    b = m.mine("NVRM: Xid (PCI:0000:10:03.2): 143, pid=28855, name=python, GPU initialisation failure")
+    c = m.mine("NVRM: Xid (PCI:0000:11:00.0): 47, pid=1234, name=torchrun, GPU stopped processing")
+    assert m.resolve(a.template_id) != m.resolve(b.template_id)
+    assert m.resolve(a.template_id) == m.resolve(c.template_id)
+
+
+def test_a_value_with_a_bracketed_part_is_one_variable():
+    assert mask("release ws=WorkSource{10113}, uid=1000") == mask("release ws=null, uid=1000")
+
+
 def test_ids_fit_in_53_bits_and_survive_json():
     m = TemplateMiner()
     ids = {m.mine(f"event number {i} of kind k{i % 50}x").template_id for i in range(500)}

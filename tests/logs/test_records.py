@@ -33,6 +33,18 @@ def test_an_uncaught_traceback_after_an_info_line_is_its_own_record():
     assert records(lines) == ["step 10 loss 2.3", "\n".join(lines[1:])]
 
 
+def test_two_tracebacks_in_a_row_are_two_records_unless_chained():
+    """A rank that fails twice writes two tracebacks back to back: two events, not one record holding both
+    (only "During handling of the above exception" chains a second traceback to the first)."""
+    tb = ["[rank3]: Traceback (most recent call last):", '[rank3]:   File "/opt/train.py", line {n}, in <module>',
+          "[rank3]:     dist.all_reduce(t)", "[rank3]: torch.distributed.DistBackendError: NCCL error in: x"]
+    lines = [line.format(n=n) for n in (3, 71) for line in tb]
+    out = records(lines)
+    assert len(out) == 2 and [r.count("Traceback") for r in out] == [1, 1]
+    plain = ["Traceback (most recent call last):", '  File "x.py", line 1, in <module>', "ValueError: bad"]
+    assert len(records(plain + plain)) == 2
+
+
 def test_a_pytorch_cpp_exception_dump_is_one_record():
     lines = ["[rank0]:[E ProcessGroupNCCL.cpp:1182] [Rank 0] NCCL watchdog thread terminated with exception: timeout",
              "Exception raised from checkTimeout at ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:525 (most "

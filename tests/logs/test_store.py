@@ -41,6 +41,12 @@ def test_new_template_and_burst_alerts_fire_through_the_incident_book(found):
     assert firing == {("LogNewTemplate", "n1"), ("LogTemplateBurst", "n1")}
 
 
+def test_an_alerts_evidence_finds_the_events_lines_under_every_id_it_had(found):
+    generalised, evidence_rows, event_rows = found["evidence_first_id"]
+    assert generalised, "the scenario's first template must have generalised"
+    assert evidence_rows == event_rows > 1
+
+
 def test_the_explainer_names_the_bursting_and_the_rare_template_with_examples(found):
     metrics = [m for m, _, _ in found["explain"]]
     assert metrics[0] == "log_template_burst" and "log_template_rare" in metrics
