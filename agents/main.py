@@ -72,6 +72,9 @@ def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
 
 
 def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = None) -> int:
+    from agents.malloc_tuning import return_freed_memory
+
+    return_freed_memory()  # before the producer's and collectors' threads start
     cfg = load_config(_config_path(args))  # ConfigError: the caller prints it and exits 2
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
