@@ -10,6 +10,7 @@ without Kafka.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -97,6 +98,9 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
         except OSError as e:
             raise ConfigError(f"exporter: cannot listen on {host}:{cfg_port if port is None else port} ({e}); "
                               "set exporter.listen or --metrics-port to a free port") from None
+    # Everything made so far (modules, config, validators: ~40,000 objects) lives as long as the agent; out
+    # of the collector's sight, a full collection looks only at what scrapes made (~10 ms less each time).
+    gc.freeze()
     stop = threading.Event()
 
     def _stop(signum, _frame) -> None:

@@ -157,6 +157,27 @@ class _Load:
                 time.sleep(max(0.0, t0 + tick * 0.1 - time.monotonic()))
 
 
+class _RssSampler(threading.Thread):
+    """The agent's VmRSS every 100 ms from its start, so a peak can be placed (start-up or steady state)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.started = time.monotonic()
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            try:
+                self.samples.append((time.monotonic() - self.started, _status_kb(self.pid, "VmRSS") / 1024))
+            except OSError:
+                return
+
+    def peak_at(self) -> float:
+        return max(self.samples, key=lambda s: s[1])[0] if self.samples else float("nan")
+
+
 class _Receiver(threading.Thread):
     """Consumes the run's topics as they arrive: XID arrival times, tick durations, counts."""
 
@@ -169,6 +190,8 @@ class _Receiver(threading.Thread):
         self.c.subscribe([f"{prefix}.{t}" for t in TOPICS])
         self.xid_arrived: dict[int, float] = {}
         self.scrape_s: list[float] = []
+        self.rss_mb: list[float] = []  # the agent's own reading of its RSS, each scrape
+        self.cpu_s: list[tuple[float, float]] = []  # (batch time, the agent's own user+system seconds)
         self.batches = self.samples = self.records = 0
         self.stop = threading.Event()
 
@@ -189,7 +212,13 @@ class _Receiver(threading.Thread):
             elif kind == "metrics":
                 self.batches += 1
                 self.samples += len(v["samples"])
-                self.scrape_s += [s["value"] for s in v["samples"] if s["metric"] == "agent_scrape_duration_s"]
+                for s in v["samples"]:
+                    if s["metric"] == "agent_scrape_duration_s":
+                        self.scrape_s.append(s["value"])
+                    elif s["metric"] == "agent_rss_bytes":
+                        self.rss_mb.append(s["value"] / 2**20)
+                    elif s["metric"] == "agent_cpu_seconds_total":
+                        self.cpu_s.append((v["ts"], s["value"]))
             elif kind == "logs":
                 self.records += len(v["records"])
         self.c.close()
@@ -239,12 +268,15 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         proc = subprocess.Popen([sys.executable, __file__, "--child", "--config", str(cfg), "--bootstrap",
                                  args.bootstrap, "--gpus", str(max(gpus, 1)), "--nvml", args.nvml], env=env)
         load = _Load(log, kern, args.log_rate, args.xid_every)
+        rss = _RssSampler(proc.pid)
+        rss.start()
         try:
             load.run(args.warmup, proc, xids=False)
-            cpu0, t0, th0 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
+            cpu0, t0, th0, wall0 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid), time.time()
             load.run(args.seconds, proc, xids=True)
-            cpu1, t1, th1 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
+            cpu1, t1, th1, wall1 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid), time.time()
             hwm_kb = _status_kb(proc.pid, "VmHWM")
+            rss.stop.set()
             if proc.poll() is not None:
                 raise SystemExit(f"the agent exited early with code {proc.returncode}")
         finally:
@@ -260,7 +292,11 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         rx.stop.set()
         rx.join(10)
     lat = [(rx.xid_arrived[n] - w) * 1e3 for n, w in load.xid_written.items() if n in rx.xid_arrived]
-    return {"label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
+    ticks = [(ts, c) for ts, c in rx.cpu_s if wall0 <= ts <= wall1]
+    cpu_ms_per_tick = ((ticks[-1][1] - ticks[0][1]) * 1e3 / (len(ticks) - 1)) if len(ticks) > 1 else float("nan")
+    window_rss = [mb for at, mb in rss.samples if at >= t0 - rss.started]
+    return {"cpu_ms_per_tick": cpu_ms_per_tick, "rss_window": window_rss, "rss_peak_at_s": rss.peak_at(),
+            "label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
             "tick_ms": [s * 1e3 for s in rx.scrape_s], "first_tick_ms": rx.scrape_s[0] * 1e3 if rx.scrape_s else 0,
             "xid_ms": lat, "xid_sent": len(load.xid_written),
             "batches": rx.batches, "samples": rx.samples, "records": rx.records, "window_s": t1 - t0,
@@ -321,6 +357,10 @@ def main() -> int:
               f"batches ({r['samples'] / max(1, r['batches']):.0f} samples each), {r['records']} log records; "
               f"tick p50 {_pct(r['tick_ms'], .5):.1f} ms, slowest {sorted(r['tick_ms'])[-3:]} ms "
               f"(first {r['first_tick_ms']:.1f} ms)")
+        w = r["rss_window"]
+        print(f"  the agent's RSS in the window: median {_pct(w, .5):.1f} MB, max {max(w, default=float('nan')):.1f} "
+              f"MB; its peak (VmHWM) came {r['rss_peak_at_s']:.1f} s after start; "
+              f"CPU {r['cpu_ms_per_tick']:.2f} ms per tick (its own user+system time, all threads)")
         print("  CPU by thread: " + ", ".join(f"{k} {v:.2f}%" for k, v in sorted(r["by_thread"].items(),
                                                                                  key=lambda kv: -kv[1]) if v > 0))
     print(f"NVML: {what}")
