@@ -52,7 +52,14 @@ TOPICS = ("metrics", "events", "heartbeats", "logs")
 
 
 def _child(args: argparse.Namespace) -> int:
-    """The agent itself, with the real NVML or the cost-faithful fake in place of the driver."""
+    """The agent itself, with the real NVML or the cost-faithful fake in place of the driver.
+
+    It starts as ``gpuwatch-agent`` does (agents.cli.main): the agent's modules imported without Python's
+    OpenSSL bindings. Nothing of the harness is loaded here that the agent does not load itself.
+    """
+    from agents.lean_imports import AGENT_MODULES, import_without_openssl
+
+    import_without_openssl((*AGENT_MODULES, "agents.collectors.nvml_fake", "pynvml"))
     from agents.main import run_agent
 
     nvml = None

@@ -56,3 +56,28 @@ print(during - before, during - rss_kb())
     assert r.returncode == 0, r.stderr[-2000:]
     grew, returned = (int(x) for x in r.stdout.split())
     assert grew > 4000 and returned > 4000, r.stdout  # ~6 MB taken, and given back when freed
+
+
+def test_gpuwatch_agent_runs_without_openssl_mapped_and_ssl_still_importable_after(tmp_path):
+    """libssl and libcrypto (~4-7 MB resident) stay out of the agent; a later ``import ssl`` still works."""
+    kern = tmp_path / "kern.log"
+    kern.write_text("")
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(f"node: lean-node\nstate_dir: {tmp_path / 'state'}\ninterval_s: 0.2\n"
+                   f"collectors: {{nvml: {{enabled: false}}, xid: {{source: {kern}}}, jobsdk: {{listen: '127.0.0.1:0'}}}}\n")
+    probe = f"""
+import io, contextlib, sys
+from agents.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    rc = main(["--once", "--config", {str(cfg)!r}])
+assert rc == 0 and '"kind":"metrics"' in out.getvalue().replace(" ", ""), out.getvalue()[:500]
+maps = open("/proc/self/maps").read()
+print(sorted({{m for m in ("ssl", "_ssl", "_hashlib") if sys.modules.get(m)}}), "libcrypto" in maps, "libssl" in maps)
+import ssl, hashlib
+print(ssl.create_default_context().protocol is not None, hashlib.sha256(b"x").hexdigest()[:8])
+"""
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == ["[] False False", "True 2d711642"], r.stdout
