@@ -15,9 +15,14 @@ figure is labelled with which one was used.
 Two runs: one without NVML (the agent's fixed cost: host, logs, Kafka) and
 one with the GPUs. Per-GPU cost is the difference over the GPU count; the
 eight-GPU figure is the fixed cost plus eight times that (with the fake the
-eight GPUs are also measured directly). CPU is the child's user+system time
-over the window (librdkafka's threads included) over wall time; peak RSS is
-the kernel's high-water mark (``VmHWM``); tick time is the agent's own
+eight GPUs are also measured directly). The child starts as ``gpuwatch-agent``
+does and loads nothing of the harness the agent does not load itself, so its
+figures are the agent's. CPU is the child's user+system time over the window
+(librdkafka's threads included) over wall time, and also per tick from the
+agent's own ``agent_cpu_seconds_total`` (its rusage), which a loaded machine
+distorts less than a percentage; peak RSS is the kernel's high-water mark
+(``VmHWM``), with the RSS the agent reports each scrape alongside to place the
+peak (start-up or steady state); tick time is the agent's own
 ``agent_scrape_duration_s`` from every batch that reached Kafka; XID latency
 is from the line's write to the event's arrival at a consumer in this process.
 
