@@ -24,7 +24,6 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.attribution import AttributionConfig
 from agents.collectors.host import HostConfig
@@ -34,6 +33,7 @@ from agents.collectors.logfiles import LogFilesConfig
 from agents.collectors.nvml import NvmlConfig
 from agents.collectors.prometheus_scrape import PrometheusConfig
 from agents.collectors.xid import XidConfig
+from agents.environment import deep_merge, overrides
 from kafka_security import check, client_config
 from schemas.topics import EVENTS, HEARTBEATS, LOGS, METRICS
 
@@ -122,9 +122,12 @@ class CollectorsConfig(_Section):
     jobsdk: JobSdkConfig = Field(default_factory=JobSdkConfig)
 
 
-class AgentConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GPUWATCH_AGENT_", env_nested_delimiter="__", extra="forbid",
-                                      frozen=True)
+#: Environment variables named this plus a setting's path (``__`` between levels) override the file.
+ENV_PREFIX = "GPUWATCH_AGENT_"
+
+
+class AgentConfig(_Section):
+    """Every setting of the agent. Built as given; :func:`load_config` lays the environment over the file."""
 
     #: This node's id on the wire (Kafka key). Default: the host name.
     node: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
@@ -142,13 +145,6 @@ class AgentConfig(BaseSettings):
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
     exporter: ExporterConfig = Field(default_factory=ExporterConfig)
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource):
-        # The YAML file arrives as init kwargs; the environment must win over it.
-        return env_settings, init_settings
 
     @property
     def spool_dir(self) -> Path:
@@ -168,9 +164,11 @@ def _describe(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config_dict(data: dict[str, Any], source: str = "") -> AgentConfig:
+def load_config_dict(data: dict[str, Any], source: str = "",
+                     environ: dict[str, str] | None = None) -> AgentConfig:
+    """Validate ``data`` with ``GPUWATCH_AGENT_*`` variables (``environ``, default os.environ) winning."""
     try:
-        return AgentConfig(**data)
+        return AgentConfig(**deep_merge(data, overrides(ENV_PREFIX, AgentConfig.model_fields, environ)))
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from None
 

@@ -116,9 +116,15 @@ class FileTail:
         data = self._partial + b"".join(chunks)
         if not data:
             return []
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        return [ln.decode("utf-8", errors="replace").rstrip("\r") for ln in lines]
+        cut = data.rfind(b"\n")
+        self._partial = data[cut + 1:]
+        if cut < 0:
+            return []
+        # One decode for the whole read, then one split: a newline byte never sits inside a UTF-8
+        # sequence, so this gives the lines a decode per line would, at half the cost.
+        text = data[:cut].decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        return [ln.rstrip("\r") for ln in lines] if "\r" in text else lines
 
     def _check_rotation(self) -> None:
         try:

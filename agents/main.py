@@ -10,6 +10,7 @@ without Kafka.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -72,6 +73,9 @@ def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
 
 
 def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = None) -> int:
+    from agents.malloc_tuning import return_freed_memory
+
+    return_freed_memory()  # before the producer's and collectors' threads start
     cfg = load_config(_config_path(args))  # ConfigError: the caller prints it and exits 2
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,6 +98,9 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
         except OSError as e:
             raise ConfigError(f"exporter: cannot listen on {host}:{cfg_port if port is None else port} ({e}); "
                               "set exporter.listen or --metrics-port to a free port") from None
+    # Everything made so far (modules, config, validators: ~40,000 objects) lives as long as the agent; out
+    # of the collector's sight, a full collection looks only at what scrapes made (~10 ms less each time).
+    gc.freeze()
     stop = threading.Event()
 
     def _stop(signum, _frame) -> None:

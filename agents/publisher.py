@@ -2,7 +2,9 @@
 
 Idempotent producer (``acks=all``, ``enable.idempotence``) so librdkafka's own
 retries never duplicate a batch; zstd compression because metric batches
-compress ~10x; a bounded in-memory queue so a broker outage cannot eat the
+compress ~25x and log batches ~9x, at level 1: on these payloads it compresses
+as well as the default level 3 and halves librdkafka's CPU (0.2% of a core to
+0.1% in bench/agent_overhead.py); a bounded in-memory queue so a broker outage cannot eat the
 node's memory. Every message is either delivered, or counted as failed with
 the reason: nothing disappears silently.
 """
@@ -50,6 +52,7 @@ class KafkaPublisher:
             "acks": "all",
             "enable.idempotence": True,
             "compression.type": "zstd",
+            "compression.level": 1,
             "linger.ms": 20,
             "batch.size": 1_000_000,
             "message.timeout.ms": 120_000,

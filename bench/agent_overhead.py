@@ -15,9 +15,14 @@ figure is labelled with which one was used.
 Two runs: one without NVML (the agent's fixed cost: host, logs, Kafka) and
 one with the GPUs. Per-GPU cost is the difference over the GPU count; the
 eight-GPU figure is the fixed cost plus eight times that (with the fake the
-eight GPUs are also measured directly). CPU is the child's user+system time
-over the window (librdkafka's threads included) over wall time; peak RSS is
-the kernel's high-water mark (``VmHWM``); tick time is the agent's own
+eight GPUs are also measured directly). The child starts as ``gpuwatch-agent``
+does and loads nothing of the harness the agent does not load itself, so its
+figures are the agent's. CPU is the child's user+system time over the window
+(librdkafka's threads included) over wall time, and also per tick from the
+agent's own ``agent_cpu_seconds_total`` (its rusage), which a loaded machine
+distorts less than a percentage; peak RSS is the kernel's high-water mark
+(``VmHWM``), with the RSS the agent reports each scrape alongside to place the
+peak (start-up or steady state); tick time is the agent's own
 ``agent_scrape_duration_s`` from every batch that reached Kafka; XID latency
 is from the line's write to the event's arrival at a consumer in this process.
 
@@ -52,7 +57,14 @@ TOPICS = ("metrics", "events", "heartbeats", "logs")
 
 
 def _child(args: argparse.Namespace) -> int:
-    """The agent itself, with the real NVML or the cost-faithful fake in place of the driver."""
+    """The agent itself, with the real NVML or the cost-faithful fake in place of the driver.
+
+    It starts as ``gpuwatch-agent`` does (agents.cli.main): the agent's modules imported without Python's
+    OpenSSL bindings. Nothing of the harness is loaded here that the agent does not load itself.
+    """
+    from agents.lean_imports import AGENT_MODULES, import_without_openssl
+
+    import_without_openssl((*AGENT_MODULES, "agents.collectors.nvml_fake", "pynvml"))
     from agents.main import run_agent
 
     nvml = None
@@ -157,6 +169,27 @@ class _Load:
                 time.sleep(max(0.0, t0 + tick * 0.1 - time.monotonic()))
 
 
+class _RssSampler(threading.Thread):
+    """The agent's VmRSS every 100 ms from its start, so a peak can be placed (start-up or steady state)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.started = time.monotonic()
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            try:
+                self.samples.append((time.monotonic() - self.started, _status_kb(self.pid, "VmRSS") / 1024))
+            except OSError:
+                return
+
+    def peak_at(self) -> float:
+        return max(self.samples, key=lambda s: s[1])[0] if self.samples else float("nan")
+
+
 class _Receiver(threading.Thread):
     """Consumes the run's topics as they arrive: XID arrival times, tick durations, counts."""
 
@@ -169,6 +202,8 @@ class _Receiver(threading.Thread):
         self.c.subscribe([f"{prefix}.{t}" for t in TOPICS])
         self.xid_arrived: dict[int, float] = {}
         self.scrape_s: list[float] = []
+        self.rss_mb: list[float] = []  # the agent's own reading of its RSS, each scrape
+        self.cpu_s: list[tuple[float, float]] = []  # (batch time, the agent's own user+system seconds)
         self.batches = self.samples = self.records = 0
         self.stop = threading.Event()
 
@@ -189,7 +224,13 @@ class _Receiver(threading.Thread):
             elif kind == "metrics":
                 self.batches += 1
                 self.samples += len(v["samples"])
-                self.scrape_s += [s["value"] for s in v["samples"] if s["metric"] == "agent_scrape_duration_s"]
+                for s in v["samples"]:
+                    if s["metric"] == "agent_scrape_duration_s":
+                        self.scrape_s.append(s["value"])
+                    elif s["metric"] == "agent_rss_bytes":
+                        self.rss_mb.append(s["value"] / 2**20)
+                    elif s["metric"] == "agent_cpu_seconds_total":
+                        self.cpu_s.append((v["ts"], s["value"]))
             elif kind == "logs":
                 self.records += len(v["records"])
         self.c.close()
@@ -239,12 +280,15 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         proc = subprocess.Popen([sys.executable, __file__, "--child", "--config", str(cfg), "--bootstrap",
                                  args.bootstrap, "--gpus", str(max(gpus, 1)), "--nvml", args.nvml], env=env)
         load = _Load(log, kern, args.log_rate, args.xid_every)
+        rss = _RssSampler(proc.pid)
+        rss.start()
         try:
             load.run(args.warmup, proc, xids=False)
-            cpu0, t0, th0 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
+            cpu0, t0, th0, wall0 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid), time.time()
             load.run(args.seconds, proc, xids=True)
-            cpu1, t1, th1 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid)
+            cpu1, t1, th1, wall1 = _cpu_s(proc.pid), time.monotonic(), _threads_cpu_s(proc.pid), time.time()
             hwm_kb = _status_kb(proc.pid, "VmHWM")
+            rss.stop.set()
             if proc.poll() is not None:
                 raise SystemExit(f"the agent exited early with code {proc.returncode}")
         finally:
@@ -260,7 +304,11 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         rx.stop.set()
         rx.join(10)
     lat = [(rx.xid_arrived[n] - w) * 1e3 for n, w in load.xid_written.items() if n in rx.xid_arrived]
-    return {"label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
+    ticks = [(ts, c) for ts, c in rx.cpu_s if wall0 <= ts <= wall1]
+    cpu_ms_per_tick = ((ticks[-1][1] - ticks[0][1]) * 1e3 / (len(ticks) - 1)) if len(ticks) > 1 else float("nan")
+    window_rss = [mb for at, mb in rss.samples if at >= t0 - rss.started]
+    return {"cpu_ms_per_tick": cpu_ms_per_tick, "rss_window": window_rss, "rss_peak_at_s": rss.peak_at(),
+            "label": label, "gpus": gpus, "cpu_pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": hwm_kb / 1024,
             "tick_ms": [s * 1e3 for s in rx.scrape_s], "first_tick_ms": rx.scrape_s[0] * 1e3 if rx.scrape_s else 0,
             "xid_ms": lat, "xid_sent": len(load.xid_written),
             "batches": rx.batches, "samples": rx.samples, "records": rx.records, "window_s": t1 - t0,
@@ -321,6 +369,10 @@ def main() -> int:
               f"batches ({r['samples'] / max(1, r['batches']):.0f} samples each), {r['records']} log records; "
               f"tick p50 {_pct(r['tick_ms'], .5):.1f} ms, slowest {sorted(r['tick_ms'])[-3:]} ms "
               f"(first {r['first_tick_ms']:.1f} ms)")
+        w = r["rss_window"]
+        print(f"  the agent's RSS in the window: median {_pct(w, .5):.1f} MB, max {max(w, default=float('nan')):.1f} "
+              f"MB; its peak (VmHWM) came {r['rss_peak_at_s']:.1f} s after start; "
+              f"CPU {r['cpu_ms_per_tick']:.2f} ms per tick (its own user+system time, all threads)")
         print("  CPU by thread: " + ", ".join(f"{k} {v:.2f}%" for k, v in sorted(r["by_thread"].items(),
                                                                                  key=lambda kv: -kv[1]) if v > 0))
     print(f"NVML: {what}")

@@ -25,8 +25,10 @@ not client configuration.
 
 from __future__ import annotations
 
-import ssl
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import ssl
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -72,6 +74,8 @@ def check(conf: Mapping[str, Any]) -> str:
 
 def ssl_context(conf: Mapping[str, Any]) -> ssl.SSLContext:
     """A TLS context from librdkafka's ``ssl.*`` settings (CA, client certificate, verification)."""
+    import ssl  # here, not at the top: the node agent (librdkafka does its TLS) never loads Python's ssl
+
     try:
         ctx = ssl.create_default_context(cafile=conf.get("ssl.ca.location"))
         if conf.get("ssl.certificate.location"):

@@ -77,3 +77,38 @@ def test_the_example_config_in_infra_is_valid():
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "infra" / "agent" / "agent.yaml")
     assert cfg.collectors.nvml.enabled and cfg.kafka.topics.metrics == "gpuwatch.metrics.v1"
+
+
+def test_environment_sets_lists_maps_and_nested_keys_and_ignores_other_variables(tmp_path, monkeypatch):
+    p = _write(tmp_path, "node: n1\nlabels: {cluster: a}\ncollectors: {logfiles: {enabled: true}}\n")
+    monkeypatch.setenv("GPUWATCH_AGENT_COLLECTORS__LOGFILES__PATHS", '["/var/log/a.log", "/var/log/b.log"]')
+    monkeypatch.setenv("gpuwatch_agent_labels__rack", "r7")  # names are case-insensitive
+    monkeypatch.setenv("GPUWATCH_AGENT_CONFIG", str(p))  # the CLI's own variable, not a setting
+    monkeypatch.setenv("GPUWATCH_AGENT_EXPORTER", '{"enabled": true, "listen": "127.0.0.1:9400"}')
+    cfg = load_config(p)
+    assert cfg.collectors.logfiles.enabled and cfg.collectors.logfiles.paths == ["/var/log/a.log", "/var/log/b.log"]
+    assert cfg.labels == {"cluster": "a", "rack": "r7"}
+    assert cfg.exporter.enabled and cfg.exporter.address == ("127.0.0.1", 9400)
+
+
+def test_a_misspelt_nested_environment_setting_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPUWATCH_AGENT_COLLECTORS__HOST__ENABELD", "false")
+    with pytest.raises(ConfigError, match="collectors.host.enabeld: unknown setting"):
+        load_config(None)
+
+
+def test_kafka_environment_and_dotenv(tmp_path, monkeypatch):
+    from agents.kafka_env import KafkaEnv
+
+    (tmp_path / ".env").write_text('GPUWATCH_KAFKA_BOOTSTRAP=from-file:9092\n'
+                                   'GPUWATCH_KAFKA_SECURITY=\'{"security.protocol": "SASL_SSL"}\'\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GPUWATCH_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("GPUWATCH_KAFKA_SECURITY", raising=False)
+    monkeypatch.setenv("GPUWATCH_KAFKA_SASL_PASSWORD", "s3cret")
+    env = KafkaEnv()
+    assert env.client_config() == {"bootstrap.servers": "from-file:9092", "security.protocol": "SASL_SSL",
+                                   "sasl.password": "s3cret"}
+    assert "s3cret" not in repr(env)
+    monkeypatch.setenv("GPUWATCH_KAFKA_BOOTSTRAP", "from-env:9092")  # the environment wins over .env
+    assert KafkaEnv().client_config()["bootstrap.servers"] == "from-env:9092"

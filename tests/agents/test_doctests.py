@@ -9,7 +9,8 @@ import pytest
 
 MODULES = [
     "agents.config", "agents.kafka_env", "agents.logtail", "agents.collectors.nvml", "agents.collectors.nvml_fields",
-    "agents.collectors.nvml_fake", "agents.collectors.gpu_reads", "agents.prometheus_exporter",
+    "agents.collectors.nvml_fake", "agents.collectors.gpu_reads", "agents.prometheus_exporter", "agents.environment",
+    "agents.malloc_tuning", "agents.lean_imports",
 ]
 
 

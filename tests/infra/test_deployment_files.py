@@ -30,6 +30,7 @@ GRAFANA = ROOT / "infra/grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 RUNNER = Path(__file__).with_name("dashboard_sql_runner.py")
 IMAGE = "registry.example.com/gpuwatch:0.1.0"
+AGENT_IMAGE = "registry.example.com/gpuwatch-agent:0.1.0"
 GPUWATCH_SERVICES = {"pipeline", "notify", "agent-sim", "agent"}
 
 
@@ -271,15 +272,23 @@ def test_commands_parse_and_their_files_load(compose):
 # ---------------------------------------------------------------- Dockerfile
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return instructions_of(DOCKERFILE)
+
+
+def instructions_of(dockerfile: Path) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
             for line in map(str.strip, text.splitlines()) if line and not line.startswith("#")]
 
 
 def dockerignore_allows(rel: str) -> bool:
+    return dockerignore_allows_in(ROOT / "infra/docker/Dockerfile.dockerignore", rel)
+
+
+def dockerignore_allows_in(ignore_file: Path, rel: str) -> bool:
     """Docker's rules, simplified: the last matching pattern wins; a pattern matching a folder covers its content."""
     allowed = True
-    for pattern in (ROOT / "infra/docker/Dockerfile.dockerignore").read_text().splitlines():
+    for pattern in ignore_file.read_text().splitlines():
         pattern = pattern.strip()
         if not pattern or pattern.startswith("#"):
             continue
@@ -338,7 +347,9 @@ def test_k8s_manifests_are_consistent(compose):
     assert {w for w, _, _ in workloads} == {"gpuwatch-agent", "gpuwatch-pipeline", "gpuwatch-notify"}
     for name, _, spec in workloads:
         for c in spec["containers"]:
-            assert c["image"] == IMAGE == compose["services"]["pipeline"]["image"], name
+            # The node agent runs the agent-only image (tests/infra/test_agent_deployment.py); the rest the full one.
+            assert c["image"] == (AGENT_IMAGE if name == "gpuwatch-agent" else IMAGE), name
+            assert IMAGE == compose["services"]["pipeline"]["image"]
             for ref in c.get("envFrom", []):
                 assert ("ConfigMap", ref["configMapRef"]["name"]) in objects, name
             for e in c.get("env", []):
