@@ -208,7 +208,10 @@ def test_gpuwatch_services_pass_only_settings_gpuwatch_reads(compose):
                "agent": CommonSettings}
     for name, cls in classes.items():
         svc = compose["services"][name]
-        assert svc["image"] == IMAGE and svc["build"]["dockerfile"] == "infra/docker/Dockerfile", name
+        # The real node agent runs the agent-only image, as on every GPU node; the rest the full one.
+        image, dockerfile = ((AGENT_IMAGE, "infra/docker/Dockerfile.agent") if name == "agent"
+                             else (IMAGE, "infra/docker/Dockerfile"))
+        assert svc["image"] == image and svc["build"]["dockerfile"] == dockerfile, name
         env = {k: v for k, v in service_env(svc).items() if k.startswith("GPUWATCH_")}
         agent_keys = {k for k in env if k.startswith("GPUWATCH_AGENT_")}
         unknown = set(env) - agent_keys - settings_fields(cls)
@@ -259,9 +262,12 @@ def test_commands_parse_and_their_files_load(compose):
     from pipelines.cli import build_parser
     from pipelines.notify.config import load_config as load_notify_config
 
-    parser = build_parser()
+    from agents.cli import build_parser as build_agent_parser
+
+    parsers = {name: build_parser() for name in GPUWATCH_SERVICES}
+    parsers["agent"] = build_agent_parser()  # the agent-only image's entrypoint is `gpuwatch-agent`
     services = compose["services"]
-    args = {name: parser.parse_args([str(a) for a in services[name]["command"]]) for name in GPUWATCH_SERVICES}
+    args = {name: parsers[name].parse_args([str(a) for a in services[name]["command"]]) for name in GPUWATCH_SERVICES}
     sim = args["agent-sim"]
     assert sim.simulate >= 1 and sim.realtime and sim.fault, "agent-sim: a realtime simulated cluster with a fault"
     SimulatedCluster(nodes=sim.simulate, gpus=sim.gpus, faults=[Fault.parse(f) for f in sim.fault])
