@@ -25,7 +25,7 @@ import faust
 
 from pipelines import health, web
 from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, freeze, thaw
-from pipelines.commit import AckLedger
+from pipelines.commit import AckLedger, replay_uncommitted_from_start
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
 from pipelines.kafka_auth import faust_credentials
@@ -138,6 +138,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
             processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
+    replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:

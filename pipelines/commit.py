@@ -10,12 +10,16 @@ quix-streams uses: flush sinks, then commit offsets.
 :func:`flush_then_ack` is the one place that rule is applied: if a flush
 leaves any row unstored, nothing is acked; the rows wait in the sink and the
 offsets stay uncommitted, so a crash meanwhile replays them from Kafka.
+
+The rule holds only if a worker always resumes a partition from its committed
+offset: :func:`replay_uncommitted_from_start` makes that true after every
+rebalance, also for a partition nothing was committed for yet.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
     from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
@@ -81,3 +85,34 @@ async def flush_then_ack(sink: "ClickHouseSink", ledger: AckLedger,
     if result.stored_all:
         await ledger.release(mark, lambda topic, partition: floors.get((topic, partition)))
     return result
+
+
+def replay_uncommitted_from_start(consumer: Any, source_topics: Iterable[str]) -> None:
+    """After every rebalance, read a never-committed source partition again from its beginning.
+
+    The other half of the rule above: a worker resumes a partition from its
+    committed offset, so what it read but had not stored is replayed. Faust
+    seeks each assigned partition to its committed offset after a rebalance
+    (``Consumer.perform_seek``), but aiokafka's ``seek_to_committed`` skips a
+    partition whose committed offset is None or 0, leaving it wherever the
+    fetcher was. Offsets stay uncommitted for a while here (an open 1-minute
+    window holds them back), so the messages fetched but dropped by the
+    rebalance (Faust clears its queues and skips the old generation's messages)
+    were never read again: the worker that kept or took the partition went on
+    from the fetch position, and one tick of those partitions was lost
+    (issue 9, tests/pipelines/test_two_workers.py). This wraps the consumer's
+    ``seek_to_committed`` so that such a partition of ``source_topics`` is
+    sought to offset 0 (the broker's earliest, ``auto_offset_reset``, if that
+    is gone); rows already stored are skipped by their resume point.
+    """
+    topics = set(source_topics)
+    seek_committed = consumer.seek_to_committed
+
+    async def seek_to_committed() -> Mapping[Any, int | None]:
+        committed = await seek_committed()
+        for tp, offset in committed.items():
+            if tp.topic in topics and not (offset and offset > 0):
+                await consumer.seek(tp, 0)
+        return committed
+
+    consumer.seek_to_committed = seek_to_committed

@@ -51,3 +51,34 @@ def test_sigterm_stops_pipeline_and_notifier_with_the_broker_stopped(own_broker,
         assert exits_after_sigterm(notifier, 30) is not None, notifier.output()[-3000:]
     finally:
         stack.stop_all()
+
+
+@pytest.mark.integration
+def test_sigterm_with_the_store_failing_stops_in_time_acks_nothing_and_a_restart_stores_every_sample(
+        stack, bootstrap, tmp_path):
+    """Issue 9 finding 7 with a failing store: the worker stops within its bound, commits no offset of a
+    row it could not store, and a restart with the store back stores every sample exactly once."""
+    import os
+
+    from pipelines.devstack import ROOT
+    from schemas.topics import METRICS
+    from tests.pipelines.test_store_outage import FAULTS, _committed
+
+    down = tmp_path / "store-is-down"
+    fault_env = {"PYTHONPATH": f"{FAULTS}{os.pathsep}{ROOT}", "GPUWATCH_TEST_FAIL_INSERTS_WHILE": str(down),
+                 "GPUWATCH_SHUTDOWN_TIMEOUT_S": "8"}
+    pipeline = stack.start_pipeline(**fault_env)
+    down.touch()
+    n = stack.simulate(2, 2, 20)["samples_published"]
+    # the worker has read them and is failing to store them
+    wait_for(lambda: "insert into metrics_raw failed" in pipeline.output(), 90, what="a failed insert")
+    assert exits_after_sigterm(pipeline, 30) is not None, pipeline.output()[-3000:]
+    group, metrics_topic = f"{stack.prefix}-pipeline", stack.topic(METRICS.name)
+    assert all(offset < 0 for offset in _committed(bootstrap, group, metrics_topic)), \
+        "an offset was committed although none of its rows could be stored"
+
+    down.unlink()  # the store is back; the same worker starts again
+    stack.start_pipeline(**fault_env)
+    wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") >= n, 90, what=f"{n} rows")
+    row = stack.query("SELECT count() AS rows, uniqExact(node, gpu, metric, ts) AS points FROM gpuwatch.metrics_raw")[0]
+    assert row == {"rows": n, "points": n}

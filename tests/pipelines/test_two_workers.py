@@ -111,10 +111,9 @@ def test_partitions_move_both_ways_without_false_silence_pages_or_repeated_pages
     stored = set(_stored(stack, stack.home)) | set(_stored(stack, tmp_path / "second"))
     in_kafka = _samples_in_topic(bootstrap, stack.topic(METRICS.name))
     missing = (set(published) & in_kafka) - stored  # a sample the test's producer never delivered is not the pipeline's
-    if missing:  # known, issue 9 finding 8: seen in 2 of 6 runs; the paging assertions above still hold
-        pytest.xfail(f"{len(missing)} samples in Kafka but in neither worker's store after the partition moves, "
-                     f"e.g. {sorted(missing)[:2]}")
-    assert stored >= set(published) & in_kafka
+    # Until every rebalance re-read never-committed partitions from their beginning (pipelines/commit.py:
+    # replay_uncommitted_from_start), one tick of the partitions in flight was lost in about 2 runs of 6.
+    assert not missing, f"{len(missing)} samples in Kafka but in neither worker's store, e.g. {sorted(missing)[:4]}"
 
 
 def _samples_in_topic(bootstrap: str, topic: str) -> set[tuple]:
