@@ -15,7 +15,7 @@ each ``Observation`` to its :class:`~pipelines.decide.IncidentBook`.
 ...     {"ts": now, "message": "RuntimeError: CUDA error: an illegal memory access was encountered"}]), 0, 42)
 >>> len(out.log_rows), out.log_rows[0][5] == p.miner.mine("step 2 loss 2.4").template_id
 (2, True)
->>> out.events[0]["title"], p.counters["lines_received"]
+>>> out.events[0].title, p.counters["lines_received"]
 ('CUDA illegal memory access', 2)
 """
 
@@ -37,6 +37,7 @@ from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
 from pipelines.logs.sources import FORMAT_LABEL, LogSources
+from schemas.events import NodeEvent
 from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_line
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ _ts_of = attrgetter("ts")
 class LogOutput:
     log_rows: list[tuple] = field(default_factory=list)
     template_rows: list[tuple] = field(default_factory=list)
-    #: NodeEvent dicts (``NodeEvent.model_validate(d)``), one per critical line (after cooldowns).
-    events: list[dict] = field(default_factory=list)
+    #: Validated node events, one per critical line (after cooldowns), ready to record as they are.
+    events: list[NodeEvent] = field(default_factory=list)
     #: Every log condition holding now for each node and job of the batch; see :class:`Observation`.
     observations: list[Observation] = field(default_factory=list)
     #: Lines the rate limiter refused (counted, pattern-checked, not stored).

@@ -92,7 +92,7 @@ def test_critical_lines_inside_a_flood_still_raise_events():
     lines = ["noise line"] * 5_000 + ["RuntimeError: CUDA error: an illegal memory access was encountered"]
     out = p.process(batch("n1", lines, NOW), 0, 0)
     assert out.dropped == 4_901
-    assert [e["labels"]["pattern"] for e in out.events] == ["cuda_illegal_memory_access"]
+    assert [e.labels["pattern"] for e in out.events] == ["cuda_illegal_memory_access"]
 
 
 def test_nothing_crashes_the_processor():
