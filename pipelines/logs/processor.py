@@ -148,26 +148,30 @@ class LogProcessor:
         parse, setups = self.headers.parse, self._source_setup
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
         successors: dict[int, int] = {}  # old template id -> successor, for templates generalised in this batch
+        source = fmt = miner = None  # a batch is usually one file: its setup is looked up once, not per line
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
                 msg, ts = rec.message, rec.ts
                 if len(msg) > MAX_LINE_CHARS and not msg.endswith(TRUNCATION_MARKER):
                     msg = truncate_line(msg)
                     counters["lines_truncated"] += 1
-                fmt, miner = setups.get(rec.source) or self._setup(rec.source, rec.labels)
-                header = parse(msg, rec.source, fmt)
-                mined = miner.mine(header.msg, ts)
-                tid = mined.template_id
-                level, err = levels.get(rec.level or header.level) or self._level(rec.level or header.level)
+                if rec.source != source or miner is None:
+                    source = rec.source
+                    fmt, miner = setups.get(source) or self._setup(source, rec.labels)
+                header = parse(msg, source, fmt)
+                mined = miner.mine(header[0], ts)
+                tid, text, change, _ = mined
+                _, logged_at, header_level, component, host, line_fmt = header  # every field of Header
+                level, err = levels.get(rec.level or header_level) or self._level(rec.level or header_level)
                 if err is None:  # no level: judge by the template's words
                     err = template_error.get(tid)
                     if err is None:
-                        err = template_error[tid] = is_error("", mined.text)
+                        err = template_error[tid] = is_error("", text)
                     if err:
                         level = "error"
                 agg = templates.get(tid)
                 if agg is None:
-                    agg = templates[tid] = [mined.text, ts, ts, 0, msg, 0]
+                    agg = templates[tid] = [text, ts, ts, 0, msg, 0]
                 elif ts < agg[1]:
                     agg[1] = ts
                 elif ts > agg[2]:
@@ -188,7 +192,7 @@ class LogProcessor:
                     if job:
                         jk = (job, int(ts // window_s))
                         job_errors[jk] = job_errors.get(jk, 0) + 1
-                if mined.change != "none":
+                if change != "none":
                     self._learned(mined, msg, ts, err, tally)
                     if mined.previous:
                         out.lineage_rows.extend((old, tid, ts) for old in miner.last_succession)
@@ -197,16 +201,16 @@ class LogProcessor:
                 if line_key is None:
                     maybe_critical = might_match(msg)
                 else:  # the pattern words may sit in the header too (NCCL WARN): key on both
-                    line_key = (line_key, header.level, header.fmt)
+                    line_key = (line_key, header_level, line_fmt)
                     maybe_critical = critical_by_key.get(line_key)
                     if maybe_critical is None:
                         if len(critical_by_key) >= 200_000:
                             critical_by_key.clear()
                         maybe_critical = critical_by_key[line_key] = might_match(msg)
                 if maybe_critical:
-                    self._critical(node, ts, msg, rec.source, labels, out)
-                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset, header.host,
-                             header.component, header.ts))
+                    self._critical(node, ts, msg, source, labels, out)
+                rows_append((ts, node, source, level, msg, tid, labels, partition, offset, host, component,
+                             logged_at))
             except Exception:
                 counters["errors"] += 1
                 out.line_errors += 1
