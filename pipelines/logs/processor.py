@@ -36,6 +36,7 @@ from pipelines.logs.headers import HeaderFormatError, HeaderParser
 from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
+from pipelines.logs.salvage import DecodedBatch
 from pipelines.logs.sources import FORMAT_LABEL, LogSources
 from schemas.events import NodeEvent
 from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_line
@@ -118,7 +119,7 @@ class LogProcessor:
         self._last_error_log = 0.0
 
     # -- the hot path ----------------------------------------------------
-    def process(self, batch: LogBatch, partition: int = 0, offset: int = 0) -> LogOutput:
+    def process(self, batch: LogBatch | DecodedBatch, partition: int = 0, offset: int = 0) -> LogOutput:
         out = LogOutput()
         try:
             self._process(batch, partition, offset, out)
@@ -130,7 +131,7 @@ class LogProcessor:
             miner.checkpoint()
         return out
 
-    def _process(self, batch: LogBatch, partition: int, offset: int, out: LogOutput) -> None:
+    def _process(self, batch: LogBatch | DecodedBatch, partition: int, offset: int, out: LogOutput) -> None:
         node, records = batch.node, batch.records
         counters = self.counters
         counters["lines_received"] += len(records)
