@@ -132,6 +132,11 @@ class Store:
         if not rows:
             return
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        if getattr(rows, "column_oriented", False):  # pipelines.sinks.tables.ColumnRows (the logs table)
+            with self._lock:
+                self._client.insert(f"{self.database}.{table}", rows.columns, column_names=list(columns),
+                                    column_oriented=True, settings=settings)
+            return
         with self._lock:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 

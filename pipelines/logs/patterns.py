@@ -14,7 +14,7 @@ a line on the hot path.
 >>> import time
 >>> book = PatternBook.load()
 >>> ev = book.match("n1", time.time(), "RuntimeError: CUDA error: an illegal memory access was encountered")
->>> ev["title"], ev["severity"], ev["action"]
+>>> ev.title, ev.severity, ev.action
 ('CUDA illegal memory access', 'critical', 'restart_app')
 >>> book.match("n1", time.time(), "step 10 loss 2.5") is None
 True
@@ -137,10 +137,11 @@ class PatternBook:
         return False
 
     def match(self, node: str, ts: float, line: str, *, source: str = "",
-              labels: dict[str, str] | None = None) -> dict | None:
-        """The NodeEvent (as a dict) for the first pattern matching ``line``, or None.
+              labels: dict[str, str] | None = None) -> NodeEvent | None:
+        """The :class:`NodeEvent` for the first pattern matching ``line``, or None.
 
         None also when the pattern's cooldown for this node and GPU is running.
+        The event is validated here, once; callers record it as it is.
         """
         low = line.lower()
         present = [w for w in self._keywords if w in low]
@@ -159,7 +160,7 @@ class PatternBook:
         return None
 
     def _event(self, p: _Compiled, m: re.Match, node: str, ts: float, line: str, source: str,
-               labels: dict[str, str]) -> dict | None:
+               labels: dict[str, str]) -> NodeEvent | None:
         groups = m.groupdict()
         code = int(groups["xid"]) if groups.get("xid") else (p.spec.xid or 0)
         gpu = int(groups["gpu"]) if groups.get("gpu") and int(groups["gpu"]) <= 1023 else -1
@@ -188,7 +189,7 @@ class PatternBook:
             return NodeEvent(
                 node=node, ts=ts, source="log", code=code, gpu=gpu, pci_bus_id=pci, severity=severity,
                 action=action, title=title[:256], message=line[:MAX_EVENT_MESSAGE], labels=ev_labels,
-            ).model_dump()
+            )
         except ValidationError:
             self.invalid += 1
             return None

@@ -15,7 +15,7 @@ each ``Observation`` to its :class:`~pipelines.decide.IncidentBook`.
 ...     {"ts": now, "message": "RuntimeError: CUDA error: an illegal memory access was encountered"}]), 0, 42)
 >>> len(out.log_rows), out.log_rows[0][5] == p.miner.mine("step 2 loss 2.4").template_id
 (2, True)
->>> out.events[0]["title"], p.counters["lines_received"]
+>>> out.events[0].title, p.counters["lines_received"]
 ('CUDA illegal memory access', 2)
 """
 
@@ -36,7 +36,9 @@ from pipelines.logs.headers import HeaderFormatError, HeaderParser
 from pipelines.logs.miner import MinedLine, TemplateMiner, template_id
 from pipelines.logs.patterns import PatternBook
 from pipelines.logs.ratelimit import NodeRateLimiter
+from pipelines.logs.salvage import DecodedBatch
 from pipelines.logs.sources import FORMAT_LABEL, LogSources
+from schemas.events import NodeEvent
 from schemas.logs import MAX_LINE_CHARS, TRUNCATION_MARKER, LogBatch, truncate_line
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,8 @@ _ts_of = attrgetter("ts")
 class LogOutput:
     log_rows: list[tuple] = field(default_factory=list)
     template_rows: list[tuple] = field(default_factory=list)
-    #: NodeEvent dicts (``NodeEvent.model_validate(d)``), one per critical line (after cooldowns).
-    events: list[dict] = field(default_factory=list)
+    #: Validated node events, one per critical line (after cooldowns), ready to record as they are.
+    events: list[NodeEvent] = field(default_factory=list)
     #: Every log condition holding now for each node and job of the batch; see :class:`Observation`.
     observations: list[Observation] = field(default_factory=list)
     #: Lines the rate limiter refused (counted, pattern-checked, not stored).
@@ -117,7 +119,7 @@ class LogProcessor:
         self._last_error_log = 0.0
 
     # -- the hot path ----------------------------------------------------
-    def process(self, batch: LogBatch, partition: int = 0, offset: int = 0) -> LogOutput:
+    def process(self, batch: LogBatch | DecodedBatch, partition: int = 0, offset: int = 0) -> LogOutput:
         out = LogOutput()
         try:
             self._process(batch, partition, offset, out)
@@ -129,7 +131,7 @@ class LogProcessor:
             miner.checkpoint()
         return out
 
-    def _process(self, batch: LogBatch, partition: int, offset: int, out: LogOutput) -> None:
+    def _process(self, batch: LogBatch | DecodedBatch, partition: int, offset: int, out: LogOutput) -> None:
         node, records = batch.node, batch.records
         counters = self.counters
         counters["lines_received"] += len(records)
@@ -147,26 +149,30 @@ class LogProcessor:
         parse, setups = self.headers.parse, self._source_setup
         levels, template_error, critical_by_key = self._levels, self._template_error, self._critical_by_key
         successors: dict[int, int] = {}  # old template id -> successor, for templates generalised in this batch
+        source = fmt = miner = None  # a batch is usually one file: its setup is looked up once, not per line
         for rec in records[:allowed] if allowed < len(records) else records:
             try:
                 msg, ts = rec.message, rec.ts
                 if len(msg) > MAX_LINE_CHARS and not msg.endswith(TRUNCATION_MARKER):
                     msg = truncate_line(msg)
                     counters["lines_truncated"] += 1
-                fmt, miner = setups.get(rec.source) or self._setup(rec.source, rec.labels)
-                header = parse(msg, rec.source, fmt)
-                mined = miner.mine(header.msg, ts)
-                tid = mined.template_id
-                level, err = levels.get(rec.level or header.level) or self._level(rec.level or header.level)
+                if rec.source != source or miner is None:
+                    source = rec.source
+                    fmt, miner = setups.get(source) or self._setup(source, rec.labels)
+                header = parse(msg, source, fmt)
+                mined = miner.mine(header[0], ts)
+                tid, text, change, _ = mined
+                _, logged_at, header_level, component, host, line_fmt = header  # every field of Header
+                level, err = levels.get(rec.level or header_level) or self._level(rec.level or header_level)
                 if err is None:  # no level: judge by the template's words
                     err = template_error.get(tid)
                     if err is None:
-                        err = template_error[tid] = is_error("", mined.text)
+                        err = template_error[tid] = is_error("", text)
                     if err:
                         level = "error"
                 agg = templates.get(tid)
                 if agg is None:
-                    agg = templates[tid] = [mined.text, ts, ts, 0, msg, 0]
+                    agg = templates[tid] = [text, ts, ts, 0, msg, 0]
                 elif ts < agg[1]:
                     agg[1] = ts
                 elif ts > agg[2]:
@@ -187,7 +193,7 @@ class LogProcessor:
                     if job:
                         jk = (job, int(ts // window_s))
                         job_errors[jk] = job_errors.get(jk, 0) + 1
-                if mined.change != "none":
+                if change != "none":
                     self._learned(mined, msg, ts, err, tally)
                     if mined.previous:
                         out.lineage_rows.extend((old, tid, ts) for old in miner.last_succession)
@@ -196,16 +202,16 @@ class LogProcessor:
                 if line_key is None:
                     maybe_critical = might_match(msg)
                 else:  # the pattern words may sit in the header too (NCCL WARN): key on both
-                    line_key = (line_key, header.level, header.fmt)
+                    line_key = (line_key, header_level, line_fmt)
                     maybe_critical = critical_by_key.get(line_key)
                     if maybe_critical is None:
                         if len(critical_by_key) >= 200_000:
                             critical_by_key.clear()
                         maybe_critical = critical_by_key[line_key] = might_match(msg)
                 if maybe_critical:
-                    self._critical(node, ts, msg, rec.source, labels, out)
-                rows_append((ts, node, rec.source, level, msg, tid, labels, partition, offset, header.host,
-                             header.component, header.ts))
+                    self._critical(node, ts, msg, source, labels, out)
+                rows_append((ts, node, source, level, msg, tid, labels, partition, offset, host, component,
+                             logged_at))
             except Exception:
                 counters["errors"] += 1
                 out.line_errors += 1

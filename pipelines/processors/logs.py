@@ -12,7 +12,6 @@ from pipelines.logs import LINEAGE_TABLE, TEMPLATE_TABLE, LogProcessor, salvage_
 from pipelines.processors.events import EventsProcessor
 from pipelines.sinks.tables import LOGS
 from schemas.codec import SchemaError
-from schemas.events import NodeEvent
 
 log = logging.getLogger("gpuwatch.processor.logs")
 
@@ -57,7 +56,7 @@ class LogsProcessor:
         ctx.sink.add(TEMPLATE_TABLE, out.template_rows, partition=partition, offset=offset)
         if out.lineage_rows:
             ctx.sink.add(LINEAGE_TABLE, out.lineage_rows, partition=partition, offset=offset)
-        for ev in out.events:
-            await self.events.record(NodeEvent.model_validate(ev))
+        for ev in out.events:  # validated once, where the pattern matched
+            await self.events.record(ev)
         for obs in out.observations:
             await ctx.decide(obs.key, obs.ts, obs.conditions, "logs", self.restore_book)

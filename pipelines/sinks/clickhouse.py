@@ -186,7 +186,8 @@ class ClickHouseSink:
             return
         buf = self._buffers.get(table)
         if buf is None:
-            buf = self._buffers[table] = _Buffer(self.specs[table])
+            spec = self.specs[table]
+            buf = self._buffers[table] = _Buffer(spec, spec.new_rows())  # logs: columns (tables.ColumnRows)
         conv = self._converters[table]
         buf.rows.extend(map(conv, rows) if conv else rows)
         if partition is not None and offset is not None:

@@ -38,7 +38,7 @@ def lines_at(i: int) -> list[str]:
 def main(data: Path) -> dict:
     store = Store(f"chdb://{data / 'clickhouse'}")
     found: dict = {"applied": store.apply_schema()}
-    to_log, to_tpl, to_lineage = LOGS.converter(), TEMPLATES.converter(), LINEAGE.converter()
+    to_tpl, to_lineage = TEMPLATES.converter(), LINEAGE.converter()
     book, alerts = IncidentBook(), []
     offset = [0]
 
@@ -47,7 +47,9 @@ def main(data: Path) -> dict:
             {"ts": ts + i * 0.001, "message": m, "labels": {"job": "llm"}, **kw} for i, m in enumerate(lines)]),
             partition, offset[0])
         token = f"logs:{partition}:{offset[0]}"
-        store.insert("logs", [to_log(r) for r in out.log_rows], LOG_COLUMNS, dedup_token=token)
+        log_rows = LOGS.new_rows()  # as the sink buffers them: columns
+        log_rows.extend(out.log_rows)
+        store.insert("logs", log_rows, LOG_COLUMNS, dedup_token=token)
         store.insert(TEMPLATE_TABLE, [to_tpl(r) for r in out.template_rows], TEMPLATE_COLUMNS, dedup_token=token)
         if out.lineage_rows:
             store.insert(LINEAGE_TABLE, [to_lineage(r) for r in out.lineage_rows], LINEAGE_COLUMNS, dedup_token=token)
@@ -71,7 +73,9 @@ def main(data: Path) -> dict:
     before = store.query("SELECT count() FROM gpuwatch.logs").rows[0][0]
     replay = [to_tpl(r) for r in burst.template_rows]
     store.insert(TEMPLATE_TABLE, replay, TEMPLATE_COLUMNS, dedup_token=f"logs:0:{offset[0] - 1}")
-    store.insert("logs", [to_log(r) for r in burst.log_rows], LOG_COLUMNS, dedup_token=f"logs:0:{offset[0] - 1}")
+    replayed = LOGS.new_rows()
+    replayed.extend(burst.log_rows)
+    store.insert("logs", replayed, LOG_COLUMNS, dedup_token=f"logs:0:{offset[0] - 1}")
     found["rows_before_replay"] = before
     found["rows_after_replay"] = store.query("SELECT count() FROM gpuwatch.logs").rows[0][0]
 

@@ -92,7 +92,7 @@ def test_critical_lines_inside_a_flood_still_raise_events():
     lines = ["noise line"] * 5_000 + ["RuntimeError: CUDA error: an illegal memory access was encountered"]
     out = p.process(batch("n1", lines, NOW), 0, 0)
     assert out.dropped == 4_901
-    assert [e["labels"]["pattern"] for e in out.events] == ["cuda_illegal_memory_access"]
+    assert [e.labels["pattern"] for e in out.events] == ["cuda_illegal_memory_access"]
 
 
 def test_nothing_crashes_the_processor():
@@ -114,3 +114,53 @@ def test_control_characters_and_empty_lines_are_stored_as_they_are():
     p = LogProcessor()
     out = p.process(batch("n1", ["", "\x00\x1b[31mred\x1b[0m", "\t"], NOW), 0, 0)
     assert [r[4] for r in out.log_rows] == ["", "\x00\x1b[31mred\x1b[0m", "\t"]
+
+
+RECORD_CASES = [
+    {"ts": NOW, "message": "ok"},
+    {"ts": NOW, "message": "ok", "level": "WARN", "source": "/var/log/a.log", "labels": {"job": "j1"}, "extra": 1},
+    {"ts": int(NOW), "message": "an int timestamp"},
+    {"ts": str(NOW), "message": "a string timestamp"},
+    {"ts": NOW, "message": 42},
+    {"ts": NOW},
+    {"message": "no ts"},
+    {"ts": 12.0, "message": "ancient"},
+    {"ts": NOW + 3600, "message": "from the future"},
+    {"ts": NOW, "message": "x" * (MAX_LINE_CHARS + len(TRUNCATION_MARKER) + 1)},
+    {"ts": NOW, "message": "ok", "level": "x" * 17},
+    {"ts": NOW, "message": "ok", "source": "s" * 513},
+    {"ts": NOW, "message": "ok", "labels": {"bad key!": "v"}},
+    {"ts": NOW, "message": "ok", "labels": {"k": 1}},
+    {"ts": NOW, "message": "ok", "labels": {f"k{i}": "v" for i in range(33)}},
+    {"ts": NOW, "message": "ok", "labels": {"k": "v" * 257}},
+    {"ts": True, "message": "a bool timestamp"},
+    {"ts": NOW, "message": "ok", "level": None},
+]
+
+
+@pytest.mark.parametrize("record", RECORD_CASES)
+def test_the_decoder_accepts_and_refuses_what_the_contract_does(record):
+    """salvage decodes records into slots, not LogRecord models: it must keep the contract's rules exactly."""
+    from pydantic import ValidationError
+
+    from pipelines.logs.salvage import _trim  # what salvage repairs (over-long text) before validating
+
+    raw = raw_batch([record, {"ts": NOW, "message": "the good one"}])
+    try:
+        expected = LogRecord.model_validate_json(orjson.dumps(_trim(record)[0]))
+    except ValidationError:
+        expected = None
+    s = salvage_log_batch(raw)
+    if expected is None:
+        assert [r.message for r in s.batch.records] == ["the good one"] and len(s.rejected) == 1
+    else:
+        got = s.batch.records[0]
+        assert {f: getattr(got, f) for f in LogRecord.model_fields} == expected.model_dump()
+        assert not s.rejected
+
+
+def test_decoded_records_have_the_contracts_fields():
+    from pipelines.logs.salvage import DecodedBatch, DecodedRecord
+
+    assert set(DecodedRecord.__dataclass_fields__) == set(LogRecord.model_fields)
+    assert set(DecodedBatch.__dataclass_fields__) == set(LogBatch.model_fields)

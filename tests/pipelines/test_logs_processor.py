@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 import orjson
 
@@ -17,6 +18,8 @@ from pipelines.settings import PipelineSettings
 
 class _Sink:
     """Just enough of ClickHouseSink: remembers rows, nothing stored yet."""
+
+    store = SimpleNamespace(database="gpuwatch")
 
     def __init__(self) -> None:
         self.rows: dict[str, list] = {}
@@ -77,3 +80,27 @@ def test_refused_records_are_sent_to_the_dead_letter_topic_and_drops_are_counted
     assert [(d["stage"], d["offset"]) for d in letters] == [("record", 9)]
     assert "1 log records refused" in letters[0]["reason"] and "record 20" in letters[0]["reason"]
     assert dropped("rate_limited") - before == 15
+
+
+def test_a_critical_log_line_is_stored_as_one_node_event_and_alerts():
+    """The event the pattern book validated is recorded as it is (not dumped to a dict and validated again)."""
+    sent = []
+
+    async def send(key: bytes, value: bytes) -> None:
+        sent.append(orjson.loads(value))
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=_Sink(), windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send)
+    logs = LogsProcessor(ctx, LogProcessor(), EventsProcessor(ctx))
+    now = time.time()
+    records = [{"ts": now, "message": "step 7 loss 2.5", "source": "/var/log/train.log", "labels": {"job": "j1"}},
+               {"ts": now, "message": "RuntimeError: CUDA error: an illegal memory access was encountered",
+                "source": "/var/log/train.log", "labels": {"job": "j1"}}]
+    asyncio.run(logs.handle("gpuwatch.logs.v1", 0, 0, b"n1",
+                            orjson.dumps({"v": 1, "kind": "logs", "node": "n1", "records": records})))
+
+    (row,) = ctx.sink.rows["node_events"]
+    assert row[1] == "n1" and row[3] == "log" and row[5] == "critical" and "illegal memory access" in row[8]
+    assert row[10] == {"job": "j1", "pattern": "cuda_illegal_memory_access", "log_source": "/var/log/train.log"}
+    assert [a["labels"]["alertname"] for a in sent if "labels" in a] == ["CriticalLogPattern"]
+    assert len(ctx.sink.rows["logs"]) == 2

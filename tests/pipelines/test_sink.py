@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from pipelines.commit import AckLedger
-from pipelines.sinks.clickhouse import ClickHouseSink
+from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.store import ReadOnlyViolation
 
 
@@ -86,3 +86,32 @@ def test_the_query_path_is_read_only(store):
     with pytest.raises(ReadOnlyViolation):
         store.query("SELECT 1; DROP TABLE x")
     assert store.query("SELECT 'a;b' AS s").rows == [("a;b",)]
+
+
+def log_row(ts: float, offset: int, message: str = "step 1 loss 2.5", template: int = 7) -> tuple:
+    return (ts, "n1", "/var/log/train.log", "info", message, template, {"job": "j1"}, 0, offset, "h1", "trainer",
+            "2026-01-01T00:00:00")
+
+
+def test_log_rows_go_in_as_columns_and_read_back_as_they_were_sent(store):
+    """The logs table is buffered and inserted column-oriented; what is stored is what a row insert stored."""
+    sink = ClickHouseSink(store)
+    sent = [log_row(NOW + (off * 4 + i) / 100, off, f"line {i}", template=i % 3) for off in range(3) for i in range(4)]
+    for off in range(3):
+        sink.add("logs", sent[off * 4:(off + 1) * 4], partition=0, offset=off)
+    assert sink.buffered_rows() == 12
+    assert asyncio.run(sink.flush()) == FlushResult(12, True)
+    got = store.query(f"SELECT toUnixTimestamp64Milli(ts), node, source, level, message, template_id, labels, "
+                      f"src_partition, src_offset, host, component, logged_at FROM {store.database}.logs ORDER BY ts").rows
+    assert [tuple(r) for r in got] == [(round(r[0] * 1000), *r[1:]) for r in sent]
+    assert ClickHouseSink(store).stored_upto("logs", 0) == 2
+
+
+def test_a_log_row_the_driver_cannot_encode_is_set_aside_and_the_rest_stored(store):
+    rejected = []
+    sink = ClickHouseSink(store, on_rejected=lambda table, row, reason: rejected.append(row))
+    sink.add("logs", [log_row(NOW, 1), log_row(NOW + 1, 1, template="not a number"), log_row(NOW + 2, 1)],
+             partition=0, offset=1)
+    asyncio.run(sink.flush())
+    assert count(store, "logs") == 2
+    assert [r[5] for r in rejected] == ["not a number"]
