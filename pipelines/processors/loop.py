@@ -46,8 +46,12 @@ STORE_RETRY_MAX_S = 2.0
 
 
 async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, value: Any,
-                     rows: Stage | None = None) -> None:
-    """Handle one message; ``rows`` (its staged sink calls) are dropped before a retry redoes them."""
+                     rows: Stage | None = None, epoch: int | None = None) -> None:
+    """Handle one message; ``rows`` (its staged sink calls) are dropped before a retry redoes them.
+
+    A message waiting for the store stops waiting once its partition is revoked
+    (its ``epoch`` is gone): the next owner has it, and the caller discards it.
+    """
     delay = 0.1
     while True:
         try:
@@ -56,12 +60,18 @@ async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, v
         except StoreError as e:
             if rows is not None:
                 rows.discard()
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return
             telemetry.PROCESSOR_ERRORS.labels("store_unavailable").inc()
             log.warning("store unavailable handling %s[%d]@%d (%s); retrying in %.1fs",
                         msg.topic, msg.partition, msg.offset, e, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, STORE_RETRY_MAX_S)
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return
         except Exception as e:  # never let one message kill the processor
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return  # not ours any more: its next owner handles (or dead-letters) it
             telemetry.PROCESSOR_ERRORS.labels(type(processor).__name__).inc()
             log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             await ctx.dead_letter(msg.topic, msg.partition, msg.offset, key, value,
@@ -96,7 +106,7 @@ def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None
             else:
                 ctx.read_offsets[tp] = msg.offset
                 with ctx.sink.staging() as rows:
-                    await handle_one(ctx, processor, msg, event.key, event.value, rows)
+                    await handle_one(ctx, processor, msg, event.key, event.value, rows, epoch)
                 if ctx.ledger.epoch(*tp) != epoch:
                     discard_stale(ctx, processor, msg, event.key, rows)
                     continue

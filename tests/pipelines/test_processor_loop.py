@@ -218,3 +218,32 @@ def test_an_event_whose_partition_is_revoked_while_it_is_handled_leaves_nothing_
     rows = windows.close_idle(math.inf)
     assert [(r.metric, r.count) for r in rows] == [("gpu_temp_c", 2)]
     assert ACKED == []
+
+
+def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_revoked(store):
+    """A revoked partition's message is not retried for the whole outage: its next owner has it."""
+    from pipelines.store import StoreError
+
+    ACKED.clear()
+    sink = ClickHouseSink(store, max_age_s=3600)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
+                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    attempts = []
+
+    class StoreDown:
+        async def handle(self, topic, partition, offset, key, value):
+            attempts.append(offset)
+            ctx.sink.add("metrics_raw", [("row",)])  # staged, never stored
+            if len(attempts) == 2:
+                ctx.forget_partitions({(TOPIC, 0)})  # the rebalance, while the message waits for the store
+            raise StoreError("store down")
+
+    event = _AckedEvent(Message(TOPIC, 0, 3), b"n1", batch(time.time(), 50.0))
+    asyncio.run(asyncio.wait_for(processor_loop(ctx, StoreDown())(Stream([event])), timeout=60))
+    assert len(attempts) == 2 and sink.buffered_rows() == 0 and ctx.ledger.pending() == 0 and ACKED == []
