@@ -20,9 +20,9 @@ from pipelines.commit import AckLedger, flush_then_ack
 from pipelines.decide import Condition, IncidentBook, readings
 from pipelines.decide.faults import FaultIncidents
 from pipelines.settings import PipelineSettings
+from pipelines.staging import StagingSink
 from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
-from pipelines.staging import StagingSink
 from pipelines.transforms.aggregate import TumblingWindows
 from pipelines.transforms.rules import RuleSet
 from schemas.alerts import AlertEvent

@@ -45,6 +45,19 @@ log = logging.getLogger("gpuwatch.pipeline")
 STORE_RETRY_MAX_S = 2.0
 
 
+def discard_stale(ctx: PipelineContext, processor: Any, msg: Any, key: Any, rows: Stage) -> None:
+    """The event's partition was revoked while it was handled: drop its rows and what it made."""
+    telemetry.REVOKED_IN_FLIGHT.labels(msg.topic).inc()
+    log.info("%s[%d]@%d was revoked while handled: dropped (%d row batches); its next owner re-reads it",
+             msg.topic, msg.partition, msg.offset, rows.discard())
+    for name, arg in (("forget_partition", msg.partition), ("forget_partitions", {msg.partition})):
+        forget = getattr(processor, name, None)  # the processor's own per-partition state (detectors, jobs)
+        if forget is not None:
+            forget(arg)
+    node = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else key
+    ctx.discard_revoked_event(msg.topic, msg.partition, node if isinstance(node, str) else None)
+
+
 async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, value: Any,
                      rows: Stage | None = None, epoch: int | None = None) -> None:
     """Handle one message; ``rows`` (its staged sink calls) are dropped before a retry redoes them.
@@ -77,19 +90,6 @@ async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, v
             await ctx.dead_letter(msg.topic, msg.partition, msg.offset, key, value,
                                   f"processing error: {type(e).__name__}: {e}", stage="process")
             return
-
-
-def discard_stale(ctx: PipelineContext, processor: Any, msg: Any, key: Any, rows: Stage) -> None:
-    """The event's partition was revoked while it was handled: drop its rows and what it made."""
-    telemetry.REVOKED_IN_FLIGHT.labels(msg.topic).inc()
-    log.info("%s[%d]@%d was revoked while handled: dropped (%d row batches); its next owner re-reads it",
-             msg.topic, msg.partition, msg.offset, rows.discard())
-    for name, arg in (("forget_partition", msg.partition), ("forget_partitions", {msg.partition})):
-        forget = getattr(processor, name, None)  # the processor's own per-partition state (detectors, jobs)
-        if forget is not None:
-            forget(arg)
-    node = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else key
-    ctx.discard_revoked_event(msg.topic, msg.partition, node if isinstance(node, str) else None)
 
 
 def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None = None):
