@@ -239,7 +239,8 @@ def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_rev
     class StoreDown:
         async def handle(self, topic, partition, offset, key, value):
             attempts.append(offset)
-            ctx.sink.add("metrics_raw", [("row",)])  # staged, never stored
+            ctx.sink.add("metrics_raw", [(time.time(), "n1", 0, "GPU-0", "gpu_temp_c", 50.0, "", {}, 0, offset)],
+                         partition=0, offset=offset)  # an attempt's rows: dropped, never stored
             if len(attempts) == 2:
                 ctx.forget_partitions({(TOPIC, 0)})  # the rebalance, while the message waits for the store
             raise StoreError("store down")
