@@ -32,15 +32,30 @@ class AckLedger:
         self._pending: dict[tuple[str, int], deque] = {}
         #: (topic, partition) -> highest offset handed to the sink so far
         self._added_upto: dict[tuple[str, int], int] = {}
+        #: (topic, partition) -> times it was revoked (dropped); an event read before the last one is stale
+        self._epochs: dict[tuple[str, int], int] = {}
 
-    def hold(self, topic: str, partition: int, offset: int, event: Any) -> None:
+    def epoch(self, topic: str, partition: int) -> int:
+        """The partition's generation: read it before handling an event, pass it to :meth:`hold`."""
+        return self._epochs.get((topic, partition), 0)
+
+    def hold(self, topic: str, partition: int, offset: int, event: Any, epoch: int | None = None) -> bool:
+        """Keep ``event`` until its rows are stored; refused (False) if its partition was revoked since ``epoch``.
+
+        An event of a revoked partition is never acked: Faust forgets the
+        partition's committed offset on revoke, so its ack could commit past
+        what an open window of the next owner still needs.
+        """
         tp = (topic, partition)
+        if epoch is not None and epoch != self._epochs.get(tp, 0):
+            return False
         q = self._pending.get(tp)
         if q is None:
             q = self._pending[tp] = deque()
         q.append((offset, event))
         # a redelivered event (see pipelines/processors/loop.py) may come after higher offsets
         self._added_upto[tp] = max(offset, self._added_upto.get(tp, offset))
+        return True
 
     def mark(self) -> dict[tuple[str, int], int]:
         """Snapshot of what the sink holds now; pass it to :meth:`release` once flushed."""
@@ -66,6 +81,7 @@ class AckLedger:
         for tp in tps:
             self._pending.pop(tp, None)
             self._added_upto.pop(tp, None)
+            self._epochs[tp] = self._epochs.get(tp, 0) + 1
 
     def pending(self) -> int:
         return sum(len(q) for q in self._pending.values())

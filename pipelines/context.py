@@ -20,6 +20,7 @@ from pipelines.commit import AckLedger, flush_then_ack
 from pipelines.decide import Condition, IncidentBook, readings
 from pipelines.decide.faults import FaultIncidents
 from pipelines.settings import PipelineSettings
+from pipelines.staging import StagingSink
 from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
 from pipelines.transforms.aggregate import TumblingWindows
@@ -64,6 +65,11 @@ class PipelineContext:
     latest_rows: dict[str, list] = field(default_factory=dict)
     #: lookups in flight (referenced, so the loop does not drop them)
     _explaining: set = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # an event's rows wait beside the sink until it is known to still be ours (pipelines/staging.py)
+        if not isinstance(self.sink, StagingSink):
+            self.sink = StagingSink(self.sink)  # type: ignore[assignment]
 
     # -- dead letters --------------------------------------------------------------------------
     async def dead_letter(self, topic: str, partition: int, offset: int, key: Any, raw: Any, reason: str,
@@ -246,6 +252,26 @@ class PipelineContext:
             self.rules.forget_node(node)
             del self.node_partition[node]
         return nodes
+
+    def discard_revoked_event(self, topic: str, partition: int, node: str | None) -> None:
+        """Undo what an event left behind when its partition was revoked while it was handled.
+
+        The revoke dropped the partition's state (:meth:`forget_partitions`); the
+        event went on afterwards and may have made some again: its position, the
+        sink's resume point, open windows, its node's book, readings, rule history
+        and node->partition entry. The next owner re-reads the event from the commit.
+        Its rows are dropped by the caller (they were staged) and it is never acked.
+        """
+        self.read_offsets.pop((topic, partition), None)
+        self.sink.forget_partitions([partition])
+        if topic == self.metrics_topic:  # only the metrics loop feeds windows, one event at a time
+            self.windows.forget_partition(partition)
+        if node and self.node_partition.get(node, partition) == partition:
+            self.books.pop(node, None)
+            self.latest_rows.pop(node, None)
+            self.dirty_books.discard(node)
+            self.rules.forget_node(node)
+            self.node_partition.pop(node, None)
 
     async def backpressure(self) -> None:
         """Hold the processor while the sink is over its bound (the store is slow or down).

@@ -21,6 +21,9 @@ REPLAYED = Counter("gpuwatch_messages_replayed_total",
 REDELIVERED = Counter("gpuwatch_messages_redelivered_total",
                       "Messages the consumer handed over again in the same run; skipped, not handled twice",
                       ["topic"], registry=REGISTRY)
+REVOKED_IN_FLIGHT = Counter("gpuwatch_messages_revoked_in_flight_total",
+                            "Messages whose partition was revoked while handled; dropped, the next owner re-reads them",
+                            ["topic"], registry=REGISTRY)
 ROWS_WRITTEN = Counter("gpuwatch_rows_written_total", "Rows stored in ClickHouse", ["table"], registry=REGISTRY)
 ROWS_DROPPED = Counter("gpuwatch_rows_dropped_total",
                        "Rows not stored, by reason (rejected: the store refused the row; it went to the dead-letter topic)",

@@ -4,7 +4,11 @@ The worker is a single consumer of every partition of the alerts topic
 (manual assignment, offsets committed to a consumer group): grouping needs to
 see all alerts, and a restart resumes from the last committed offset. An
 offset is committed only after the batch it ends is durably stored in the
-notification state, so nothing read is ever forgotten.
+notification state, and a batch that fails to be stored is read again (the
+position is put back to its start), so nothing read is ever forgotten. A
+partition with nothing committed starts at ``GPUWATCH_NOTIFY_OFFSET_RESET``
+(earliest by default): the worker never calls ``seek_to_committed``, whose
+None/0 gap the pipeline works around (pipelines/commit.py).
 
 A message that does not decode is counted, logged and sent to the dead-letter
 topic with the reason; it never stops the worker.
@@ -90,20 +94,41 @@ class AlertConsumer:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=1000)
             if not batch:
                 continue
-            received = time.time()
-            alerts: list[Alert] = []
-            offsets: dict[TopicPartition, int] = {}
-            for tp, messages in batch.items():
-                for m in messages:
-                    offsets[tp] = m.offset + 1
-                    self.metrics.events_received.inc()
-                    try:
-                        alerts.append(Alert.from_event(decode(m.value, AlertEvent), received_at=received))
-                    except SchemaError as e:
-                        self._refuse(m, str(e))
-            if alerts:
-                self.ingest(alerts)  # durable before the commit below
+            try:
+                offsets = self._store(batch)
+            except BaseException:
+                self._rewind(batch)
+                raise
             await self.consumer.commit(offsets)
+
+    def _store(self, batch: dict) -> dict[TopicPartition, int]:
+        """Decode and durably store a batch; returns the offsets it makes safe to commit."""
+        received = time.time()
+        alerts: list[Alert] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp, messages in batch.items():
+            for m in messages:
+                offsets[tp] = m.offset + 1
+                self.metrics.events_received.inc()
+                try:
+                    alerts.append(Alert.from_event(decode(m.value, AlertEvent), received_at=received))
+                except SchemaError as e:
+                    self._refuse(m, str(e))
+        if alerts:
+            self.ingest(alerts)  # durable before the commit
+        return offsets
+
+    def _rewind(self, batch: dict) -> None:
+        """Put the position back to the start of a batch that was not stored, so it is read again.
+
+        The consumer's position has already moved past the batch; without this,
+        the worker (which runs :meth:`run` again after an error) would go on from
+        there and those alerts would be skipped until a restart, or forever once
+        a later batch is committed.
+        """
+        for tp, messages in batch.items():
+            if messages:
+                self.consumer.seek(tp, messages[0].offset)
 
     def _refuse(self, m, reason: str) -> None:
         self.metrics.events_dropped.labels("invalid").inc()

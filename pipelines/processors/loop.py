@@ -14,6 +14,13 @@ ledger like any other, so the offset is still acked once its rows are stored.
 The positions are forgotten when a partition is revoked, so a partition that
 comes back is read again from its commit.
 
+An event whose partition is revoked while it is handled (the processor
+awaits inside ``handle`` across the rebalance) is *stale*: the revoke dropped
+the partition's state, so the event is neither acked nor allowed to leave state
+behind. Its rows were staged (pipelines/staging.py) and are dropped, what it
+made again is undone (``PipelineContext.discard_revoked_event``), and the next
+owner re-reads it from the commit. The ledger's per-partition epoch tells.
+
 A store that cannot answer a processor's question (where to resume a replayed
 partition) is not the message's fault: the message is retried after a pause
 instead of being dead-lettered, so consumption of that stream waits for the store.
@@ -29,6 +36,7 @@ import faust
 
 from pipelines import telemetry
 from pipelines.context import PipelineContext
+from pipelines.staging import Stage
 from pipelines.store import StoreError
 
 log = logging.getLogger("gpuwatch.pipeline")
@@ -37,19 +45,46 @@ log = logging.getLogger("gpuwatch.pipeline")
 STORE_RETRY_MAX_S = 2.0
 
 
-async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, value: Any) -> None:
+def discard_stale(ctx: PipelineContext, processor: Any, msg: Any, key: Any, rows: Stage) -> None:
+    """The event's partition was revoked while it was handled: drop its rows and what it made."""
+    telemetry.REVOKED_IN_FLIGHT.labels(msg.topic).inc()
+    log.info("%s[%d]@%d was revoked while handled: dropped (%d row batches); its next owner re-reads it",
+             msg.topic, msg.partition, msg.offset, rows.discard())
+    for name, arg in (("forget_partition", msg.partition), ("forget_partitions", {msg.partition})):
+        forget = getattr(processor, name, None)  # the processor's own per-partition state (detectors, jobs)
+        if forget is not None:
+            forget(arg)
+    node = key.decode(errors="replace") if isinstance(key, (bytes, bytearray)) else key
+    ctx.discard_revoked_event(msg.topic, msg.partition, node if isinstance(node, str) else None)
+
+
+async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, value: Any,
+                     rows: Stage | None = None, epoch: int | None = None) -> None:
+    """Handle one message; ``rows`` (its staged sink calls) are dropped before a retry redoes them.
+
+    A message waiting for the store stops waiting once its partition is revoked
+    (its ``epoch`` is gone): the next owner has it, and the caller discards it.
+    """
     delay = 0.1
     while True:
         try:
             await processor.handle(msg.topic, msg.partition, msg.offset, key, value)
             return
         except StoreError as e:
+            if rows is not None:
+                rows.discard()
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return
             telemetry.PROCESSOR_ERRORS.labels("store_unavailable").inc()
             log.warning("store unavailable handling %s[%d]@%d (%s); retrying in %.1fs",
                         msg.topic, msg.partition, msg.offset, e, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, STORE_RETRY_MAX_S)
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return
         except Exception as e:  # never let one message kill the processor
+            if epoch is not None and ctx.ledger.epoch(msg.topic, msg.partition) != epoch:
+                return  # not ours any more: its next owner handles (or dead-letters) it
             telemetry.PROCESSOR_ERRORS.labels(type(processor).__name__).inc()
             log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             await ctx.dead_letter(msg.topic, msg.partition, msg.offset, key, value,
@@ -64,15 +99,21 @@ def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None
         async for event in stream.noack().events():
             msg = event.message
             tp = (msg.topic, msg.partition)
+            epoch = ctx.ledger.epoch(*tp)
             last = ctx.read_offsets.get(tp)
             if last is not None and msg.offset <= last:
                 telemetry.REDELIVERED.labels(msg.topic).inc()
             else:
                 ctx.read_offsets[tp] = msg.offset
-                await handle_one(ctx, processor, msg, event.key, event.value)
+                with ctx.sink.staging() as rows:
+                    await handle_one(ctx, processor, msg, event.key, event.value, rows, epoch)
+                if ctx.ledger.epoch(*tp) != epoch:
+                    discard_stale(ctx, processor, msg, event.key, rows)
+                    continue
+                rows.commit()
                 if checkpoints is not None:
                     checkpoints.write(msg.partition)
-            ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event)
+            ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event, epoch)
             try:
                 if ctx.sink.due():
                     await ctx.flush()

@@ -165,3 +165,86 @@ def test_a_jobs_incident_book_follows_its_partition():
     assert new_owner.jobs["j1"][1].firing() == open_book.firing()
     new_owner.forget_partitions({4})
     assert new_owner.jobs == {}
+
+
+class _AckedEvent(Event):
+    def ack(self) -> None:
+        ACKED.append(self.message.offset)
+
+
+ACKED: list[int] = []
+
+
+def test_an_event_whose_partition_is_revoked_while_it_is_handled_leaves_nothing_behind(store):
+    """Revoked mid-`handle`: not acked, no rows, no state; read again from the commit, it counts once."""
+    ACKED.clear()
+    sink = ClickHouseSink(store, max_age_s=3600)
+    windows = TumblingWindows(60, 0, 10, written_upto=sink.last_window)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink, windows=windows,
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    metrics = MetricsProcessor(ctx)
+
+    class RevokedMidway:
+        """Awaits inside handle (as a send or a store retry does) while the rebalance revokes partition 0."""
+
+        def __init__(self) -> None:
+            self.revoke = True
+
+        async def handle(self, topic, partition, offset, key, value):
+            if self.revoke:
+                self.revoke = False
+                await asyncio.sleep(0)
+                ctx.forget_partitions({(TOPIC, 0)})  # what app.py's on_revoked does
+            await metrics.handle(topic, partition, offset, key, value)
+
+    start = (time.time() // 60 - 10) * 60
+    in_flight = _AckedEvent(Message(TOPIC, 0, 3), b"n1", batch(start + 3, 53.0))
+    asyncio.run(processor_loop(ctx, RevokedMidway())(Stream([in_flight])))
+
+    assert ctx.ledger.pending() == 0 and sink.buffered_rows() == 0
+    assert (TOPIC, 0) not in ctx.read_offsets and ctx.windows.floor(0) is None
+    assert "n1" not in ctx.node_partition and "n1" not in ctx.latest_rows
+
+    # the partition comes back: read again from the commit (offset 3), then the next message
+    again = [_AckedEvent(Message(TOPIC, 0, off), b"n1", batch(start + off, 50.0 + off)) for off in (3, 4)]
+    asyncio.run(processor_loop(ctx, metrics)(Stream(again)))
+    assert sink.buffered_rows() == 2  # offsets 3 and 4 once each
+    assert ctx.ledger.pending() == 2
+    rows = windows.close_idle(math.inf)
+    assert [(r.metric, r.count) for r in rows] == [("gpu_temp_c", 2)]
+    assert ACKED == []
+
+
+def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_revoked(store):
+    """A revoked partition's message is not retried for the whole outage: its next owner has it."""
+    from pipelines.store import StoreError
+
+    ACKED.clear()
+    sink = ClickHouseSink(store, max_age_s=3600)
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
+                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    attempts = []
+
+    class StoreDown:
+        async def handle(self, topic, partition, offset, key, value):
+            attempts.append(offset)
+            ctx.sink.add("metrics_raw", [(time.time(), "n1", 0, "GPU-0", "gpu_temp_c", 50.0, "", {}, 0, offset)],
+                         partition=0, offset=offset)  # an attempt's rows: dropped, never stored
+            if len(attempts) == 2:
+                ctx.forget_partitions({(TOPIC, 0)})  # the rebalance, while the message waits for the store
+            raise StoreError("store down")
+
+    event = _AckedEvent(Message(TOPIC, 0, 3), b"n1", batch(time.time(), 50.0))
+    asyncio.run(asyncio.wait_for(processor_loop(ctx, StoreDown())(Stream([event])), timeout=60))
+    assert len(attempts) == 2 and sink.buffered_rows() == 0 and ctx.ledger.pending() == 0 and ACKED == []
