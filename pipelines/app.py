@@ -141,7 +141,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
             processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None,
-                           inline_flush=source not in (metrics_t, events_t, heartbeats_t),
+                           inline_flush=source not in (events_t, heartbeats_t),
                            backpressure=source not in (events_t, heartbeats_t)))
 
     @app.timer(settings.flush_interval_s / 2)
