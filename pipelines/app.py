@@ -35,6 +35,7 @@ from pipelines.detect.node_absence import NodeAbsence
 from pipelines.logs import (LINEAGE_COLUMNS, LINEAGE_TABLE, TEMPLATE_COLUMNS, TEMPLATE_TABLE, LogExplainer,
                             LogProcessor, fleet_templates)
 from pipelines.processors.events import EventsProcessor
+from pipelines.processors.fair_buffer import PartitionFairTopic
 from pipelines.processors.heartbeats import HeartbeatsProcessor
 from pipelines.processors.job_peers import JobPeersProcessor, encode_summary
 from pipelines.processors.history import HistoryProcessor
@@ -64,10 +65,12 @@ def create_app(settings: PipelineSettings) -> faust.App:
         broker_heartbeat_interval=max(1.0, settings.kafka_session_timeout_s / 5),
         stream_wait_empty=False, web_host=settings.web_host, web_port=settings.web_port, web_bind=settings.web_host,
         consumer_auto_offset_reset="earliest", producer_acks=-1, producer_max_request_size=4_000_000,
+        broker_max_poll_records=settings.max_poll_records,
         logging_config=None,
     )
     topic = settings.topic
-    metrics_t = app.topic(topic(METRICS.name), partitions=METRICS.partitions)
+    metrics_t = PartitionFairTopic(app, topics=[topic(METRICS.name)], partitions=METRICS.partitions,
+                                   maxsize=settings.metrics_stream_buffer, per_partition=settings.metrics_partition_buffer)
     events_t = app.topic(topic(EVENTS.name), partitions=EVENTS.partitions)
     logs_t = app.topic(topic(LOGS.name), partitions=LOGS.partitions)
     heartbeats_t = app.topic(topic(HEARTBEATS.name), partitions=HEARTBEATS.partitions)
@@ -137,7 +140,9 @@ def create_app(settings: PipelineSettings) -> faust.App:
     checkpoints = Checkpoints(incidents, detector_state, metrics_p, ctx, settings.checkpoint_interval_s)
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
-            processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None))
+            processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None,
+                           inline_flush=source not in (events_t, heartbeats_t),
+                           backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
 
     @app.timer(settings.flush_interval_s / 2)

@@ -109,6 +109,15 @@ class PipelineSettings(CommonSettings):
     max_buffered_rows: int = Field(default=2_000_000, ge=1)
     #: Longest wait between retries of a failed insert (short, so storage catches up soon after recovery).
     insert_retry_max_s: float = Field(default=2.0, gt=0, le=60)
+    #: Metric batches buffered ahead of the metrics processor, per partition: past this, fetching that
+    #: partition pauses. The buffer serves partitions in turn (pipelines/processors/fair_buffer.py), so a
+    #: breach on a quiet partition waits for at most one batch of each backlogged one (issue 11).
+    metrics_partition_buffer: int = Field(default=32, ge=1)
+    #: All metric batches buffered, over every partition (Faust's fetch loop waits past this).
+    metrics_stream_buffer: int = Field(default=1024, ge=1)
+    #: Records handed over per fetch (Faust's ``broker_max_poll_records``): each fetch is drained
+    #: before the next, so a large one holds back node events and quiet partitions.
+    max_poll_records: int = Field(default=50, ge=1)
     #: Unread messages over all partitions past which /healthz answers 503.
     max_consumer_lag: int = Field(default=500_000, ge=1)
     #: Largest message accepted; larger ones are dead-lettered.

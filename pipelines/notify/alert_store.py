@@ -30,20 +30,23 @@ class AlertStore:
                 self.active[fp] = Alert.from_row(orjson.loads(doc))
 
     def apply(self, alerts: list[Alert]) -> list[Alert]:
-        """Store a batch in one durable commit; returns those that changed anything.
+        """Store a batch in one durable commit; returns those that changed anything, in order.
 
         An event older than the one stored for its fingerprint is stale (a
-        replay or a late duplicate) and is ignored.
+        replay or a late duplicate) and is ignored. Every newer event is
+        returned, not only the newest of its fingerprint: a batch may hold one
+        incident's firing, its resolution and the next incident (a worker
+        catching up), and each incident is to be paged.
         """
         changed: list[Alert] = []
         latest: dict[str, Alert] = {}
         for a in alerts:
-            prev_ts = self._event_ts.get(a.fingerprint)
+            prev = latest.get(a.fingerprint)
+            prev_ts = prev.event_ts if prev is not None else self._event_ts.get(a.fingerprint)
             if prev_ts is not None and a.event_ts <= prev_ts:
                 continue
-            cur = latest.get(a.fingerprint)
-            if cur is None or a.event_ts > cur.event_ts:
-                latest[a.fingerprint] = a
+            latest[a.fingerprint] = a
+            changed.append(a)
         if not latest:
             return changed
         now = time.time()
@@ -57,7 +60,6 @@ class AlertStore:
         for a in latest.values():
             self._event_ts[a.fingerprint] = a.event_ts
             self.active[a.fingerprint] = a
-            changed.append(a)
         return changed
 
     def mark_done(self, fingerprints: list[str]) -> None:

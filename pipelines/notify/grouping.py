@@ -7,6 +7,13 @@ and re-sends an unchanged firing group after ``repeat_interval``. An alert that
 is already older than ``group_wait`` when its group is created goes out at once
 (after a restart, nobody should wait again). Resolved alerts leave their group
 once the group has been delivered; an empty group ends.
+
+Unlike Alertmanager, a group never lets a newer state of an alert replace a
+firing incident that no flush has carried yet (its resolution, or the next
+incident of the same fingerprint): a worker catching up on a backlog publishes
+minutes of decisions in a burst, and keeping only the newest state lost the
+incidents in between (issue 11). Such a change is held until a flush carried
+the incident, and the group is flushed again at once.
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ class AggregationGroup:
         self.key = key
         self.alerts: dict[str, Alert] = {}
         self.has_flushed = False
+        #: incident ids of firing alerts a successful flush carried (told, or muted on purpose)
+        self._carried: set[str] = set()
+        #: changes held back, in arrival order, until the incident they would replace is carried
+        self._held: list[Alert] = []
         self._flush_fn = flush_fn
         self._on_done = on_done
         self._wake = asyncio.Event()
@@ -42,9 +53,29 @@ class AggregationGroup:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"group {self.key}")
 
     def insert(self, alert: Alert) -> None:
+        if self._held or self._replaces_untold(alert):
+            self._held.append(alert)
+            if self.has_flushed:
+                self._wake.set()
+            return
         self.alerts[alert.fingerprint] = alert
         if not self.has_flushed and alert.starts_at + self.route.group_wait < time.time():
             self._wake.set()
+
+    def _replaces_untold(self, alert: Alert) -> bool:
+        """Would ``alert`` replace a firing incident no flush has carried? (An update of that same
+        incident does not: it is what will be told.)"""
+        cur = self.alerts.get(alert.fingerprint)
+        return (cur is not None and cur.firing and cur.incident_id not in self._carried
+                and not (alert.firing and alert.incident_id == cur.incident_id))
+
+    def _release_held(self) -> None:
+        """Apply held changes in order, up to the next one that would replace an untold incident."""
+        while self._held and not self._replaces_untold(self._held[0]):
+            alert = self._held.pop(0)
+            self.alerts[alert.fingerprint] = alert
+        if self._held:
+            self._wake.set()  # the next incident is waiting for its page: no group_interval
 
     def flush_now(self) -> None:
         """Skip the wait before the next evaluation (e.g. after a silence or ack changed)."""
@@ -81,10 +112,12 @@ class AggregationGroup:
         self.has_flushed = True
         if not ok:
             return
+        self._carried = {a.incident_id for a in snapshot if a.firing}
         finished = [a for a in snapshot if not a.firing and self.alerts.get(a.fingerprint) is a]
         for a in finished:
             del self.alerts[a.fingerprint]
-        self._on_done(self, finished)
+        self._release_held()
+        self._on_done(self, [a for a in finished if a.fingerprint not in self.alerts])
 
 
 class Dispatcher:

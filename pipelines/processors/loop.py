@@ -92,8 +92,14 @@ async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, v
             return
 
 
-def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None = None):
-    """The Faust agent body for ``processor``; ``checkpoints.write(partition)`` after each event."""
+def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None = None, *,
+                   inline_flush: bool = True, backpressure: bool = True):
+    """The Faust agent body for ``processor``; ``checkpoints.write(partition)`` after each event.
+
+    Without ``inline_flush`` the processor never waits for an insert: the flush timer stores its
+    rows and acks its events (pipelines/app.py), while it keeps handling batches. Without
+    ``backpressure`` (node events, heartbeats: few, and what pages) it does not wait for a slow
+    store either: an XID must not queue behind an insert of bulk metrics (issue 11)."""
 
     async def loop(stream: faust.StreamT) -> None:
         async for event in stream.noack().events():
@@ -115,9 +121,9 @@ def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None
                     checkpoints.write(msg.partition)
             ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event, epoch)
             try:
-                if ctx.sink.due():
+                if inline_flush and ctx.sink.due():
                     await ctx.flush()
-                if ctx.sink.overloaded():
+                if backpressure and ctx.sink.overloaded():
                     await ctx.backpressure()
             except Exception:  # a flush never raises for the store; anything else is a bug to see, not to die of
                 telemetry.PROCESSOR_ERRORS.labels("flush").inc()
