@@ -176,7 +176,7 @@ class NodeDetectors(NodeTierSteps):
                 bank, series = -1, {}
             for m in fam.metrics:
                 self._metric_info[m] = (name, bank, series, fam.counter)
-        self._slot_of: dict[tuple[int, str], tuple[int, int]] = {}
+        self._plan: dict[tuple[int, str], tuple] = {}  # (gpu, metric) -> how it is scored (see _plan_for)
 
     def _adopt(self, metric: str) -> tuple | None:
         """A metric no family names: scored by the default family if one is configured (with a warning)."""
@@ -191,10 +191,23 @@ class NodeDetectors(NodeTierSteps):
         log.warning("metric %r is in no detection family; scoring it with the %r family", metric, fam)
         return mi
 
+    def _plan_for(self, g: int, m: str) -> tuple:
+        """How series (g, m) is scored: (family, bank or -1, slot, counter), or () when it is not scored."""
+        mi = self._metric_info.get(m)
+        if mi is None:
+            mi = self._adopt(m)
+        if not mi:
+            return ()
+        fam, bank, series, counter = mi
+        slot = int(self._banks[bank].slots([(g, m)], series)[0]) if bank >= 0 else -1
+        return fam, bank, slot, counter
+
     def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
-        info = self._metric_info
+        # one dict lookup per sample on the usual tick: the plan of each series is worked out once
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._plan = {}  # derived, not checkpointed: rebuilt from the banks' slots after a restore
         counters = self._counters
-        slot_of = self._slot_of
         rates = self._rates = {}
         nb = len(self._banks)
         idx: list[list[int]] = [[] for _ in range(nb)]
@@ -203,30 +216,26 @@ class NodeDetectors(NodeTierSteps):
         others: dict[str, dict[str, float]] = {}
         for g, metrics in gpus.items():
             for m, v in metrics.items():
-                mi = info.get(m)
-                if not mi:
-                    if mi is not None:
-                        continue  # known to be unscored
-                    mi = self._adopt(m)
-                    if not mi:
-                        continue
-                fam, bank, series, counter = mi
+                key = (g, m)
+                p = plan.get(key)
+                if p is None:
+                    p = plan[key] = self._plan_for(g, m)
+                if not p:
+                    continue
+                fam, bank, slot, counter = p
                 if counter:
-                    prev = counters.get((g, m))
-                    counters[(g, m)] = (v, ts)
+                    prev = counters.get(key)
+                    counters[key] = (v, ts)
                     if prev is None or ts <= prev[1]:
                         continue
                     v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
-                    rates[(g, m)] = v
+                    rates[key] = v
                 if bank < 0:
                     others.setdefault(fam, {})[f"{g}/{m}"] = v
                     continue
-                s = slot_of.get((g, m))
-                if s is None:
-                    s = slot_of[(g, m)] = (bank, int(self._banks[bank].slots([(g, m)], series)[0]))
-                idx[bank].append(s[1])
+                idx[bank].append(slot)
                 vals[bank].append(v)
-                keys[bank].append((g, m))
+                keys[bank].append(key)
         self._t1 = []  # this tick's (keys, values, baselines, z), for evidence
         rows = self.config.score_rows
         for b, det in enumerate(self._banks):
@@ -305,7 +314,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan"):
             state.pop(tick_local, None)
         return state
 
