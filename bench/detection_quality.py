@@ -345,8 +345,8 @@ def report(config: str, sc: dict) -> list[str]:
         print(f"River HST tier (scores only, --river): {sc['hst']['episodes']} flagged episodes outside fault "
               f"windows = {1000 * sc['hst']['episodes'] / hours:.1f} per 1,000 GPU-hours")
     else:
-        print("River HST tier 2: off by default (it caught no fault the specific tiers missed, at tens of us per "
-              "GPU); not on the alerting or scoring path; --river measures it")
+        print("River HST tier 2: off by default, so not on the alerting or scoring path; --river measures what "
+              "it would add")
     if rate > TARGETS["fa_rate"]:
         missed.append(f"false alerts {rate:.2f}/1000 GPU-h > {TARGETS['fa_rate']}")
     if not bound < TARGETS["fa_bound"]:
