@@ -408,8 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     shards = [s for c in configs for s in make_shards(c, scale, free if c == "holdout" else free / 8)]
     t0 = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        results = pool.map(functools.partial(run_shard, river=args.river), sorted(shards, key=lambda s: -s.ticks),
-                           chunksize=1)
+        results = []
+        for r in pool.imap_unordered(functools.partial(run_shard, river=args.river),
+                                     sorted(shards, key=lambda s: -s.ticks), chunksize=1):
+            results.append(r)  # progress, for a run that takes a while: one line per shard done
+            print(f"  shard {len(results)}/{len(shards)} [{r['shard'].config} seed {r['shard'].seed}]: "
+                  f"{r['shard'].ticks} ticks, {len(r['shard'].faults)} faults, {len(r['alerts'])} alerts, "
+                  f"{r['cpu_s']:.0f} s CPU", flush=True)
     wall = time.perf_counter() - t0
     cpu = sum(r["cpu_s"] for r in results)
     scores = {c: {**score([r for r in results if r["shard"].config == c]), "river": args.river} for c in configs}
