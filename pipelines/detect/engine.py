@@ -271,17 +271,22 @@ class NodeDetectors(NodeTierSteps):
 
     def _tier1_verdicts(self, ts, keys, values, base, z, thr, anom, detector, rows, out) -> None:
         if rows != "none":
-            gpu = np.fromiter((k[0] for k in keys), np.int64, len(keys))
-            order = np.lexsort((-z, gpu))
-            _, first = np.unique(gpu[order], return_index=True)
-            pick = set(order[first].tolist())
+            zl, tl, al = z.tolist(), thr.tolist(), anom.tolist()
             if rows == "all":
                 pick = range(len(keys))
-            else:
-                pick |= set(np.flatnonzero(anom).tolist())
-            for i in sorted(pick):
-                out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], float(z[i]), float(thr[i]),
-                                   int(anom[i])))
+            else:  # each GPU's highest z (the first of equals; NaN never wins), and every anomalous series
+                top: dict[int, int] = {}
+                best: dict[int, float] = {}
+                for i, k in enumerate(keys):
+                    zi = zl[i]
+                    if zi != zi:
+                        zi = -math.inf
+                    g = k[0]
+                    if g not in top or zi > best[g]:
+                        top[g], best[g] = i, zi
+                pick = sorted(set(top.values()).union(i for i, a in enumerate(al) if a))
+            for i in pick:
+                out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], zl[i], tl[i], int(al[i])))
         hits = np.flatnonzero(anom).tolist()
         if not hits:
             return
