@@ -202,11 +202,40 @@ class NodeDetectors(NodeTierSteps):
         slot = int(self._banks[bank].slots([(g, m)], series)[0]) if bank >= 0 else -1
         return fam, bank, slot, counter
 
-    def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
-        # one dict lookup per sample on the usual tick: the plan of each series is worked out once
+    def _layout(self, g: int, names: tuple[str, ...]) -> tuple[list, list]:
+        """For GPU ``g`` reporting ``names`` in this order: per bank (bank, positions, slots, keys) of the plain
+        gauges, and (position, key, plan) of the series that need more (counters, other detectors). When a
+        counter feeds a bank, every series takes the second path, so a bank's order stays the samples' order."""
         plan = self.__dict__.get("_plan")
         if plan is None:
             plan = self._plan = {}  # derived, not checkpointed: rebuilt from the banks' slots after a restore
+        entries = []
+        for j, m in enumerate(names):
+            p = plan.get((g, m))
+            if p is None:
+                p = plan[(g, m)] = self._plan_for(g, m)
+            if p:
+                entries.append((j, (g, m), p))
+        if any(p[3] and p[1] >= 0 for _, _, p in entries):
+            return [], entries
+        banks: dict[int, tuple[int, list, list, list]] = {}
+        slow = []
+        for j, key, p in entries:
+            if p[3] or p[1] < 0:
+                slow.append((j, key, p))
+                continue
+            b = banks.setdefault(p[1], (p[1], [], [], []))
+            b[1].append(j)
+            b[2].append(p[2])
+            b[3].append(key)
+        return list(banks.values()), slow
+
+    def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
+        # the usual tick repeats the last one's layout (the same metrics of each GPU, in the same order): the
+        # layout's plan is worked out once, and the values are gathered per bank with one list comprehension
+        layouts = self.__dict__.get("_layouts")
+        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
+            layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
         counters = self._counters
         rates = self._rates = {}
         nb = len(self._banks)
@@ -215,14 +244,17 @@ class NodeDetectors(NodeTierSteps):
         keys: list[list[tuple[int, str]]] = [[] for _ in range(nb)]
         others: dict[str, dict[str, float]] = {}
         for g, metrics in gpus.items():
-            for m, v in metrics.items():
-                key = (g, m)
-                p = plan.get(key)
-                if p is None:
-                    p = plan[key] = self._plan_for(g, m)
-                if not p:
-                    continue
-                fam, bank, slot, counter = p
+            names = tuple(metrics)
+            lay = layouts.get((g, names))
+            if lay is None:
+                lay = layouts[(g, names)] = self._layout(g, names)
+            vl = list(metrics.values())
+            for bank, pos, slots, ks in lay[0]:
+                idx[bank] += slots
+                vals[bank] += [vl[j] for j in pos]
+                keys[bank] += ks
+            for j, key, (fam, bank, slot, counter) in lay[1]:
+                v = vl[j]
                 if counter:
                     prev = counters.get(key)
                     counters[key] = (v, ts)
@@ -231,7 +263,7 @@ class NodeDetectors(NodeTierSteps):
                     v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
                     rates[key] = v
                 if bank < 0:
-                    others.setdefault(fam, {})[f"{g}/{m}"] = v
+                    others.setdefault(fam, {})[f"{g}/{key[1]}"] = v
                     continue
                 idx[bank].append(slot)
                 vals[bank].append(v)
@@ -319,7 +351,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts"):
             state.pop(tick_local, None)
         return state
 
