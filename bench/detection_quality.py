@@ -40,7 +40,7 @@ parameter.
 
 Exits 1 when a holdout target is missed.
 
-    .venv/bin/python bench/detection_quality.py            # full: ~20-30 CPU-minutes
+    .venv/bin/python bench/detection_quality.py            # full: ~36 CPU-minutes (1.7 M node-ticks)
     .venv/bin/python bench/detection_quality.py --quick    # development: ~2-3 minutes
 """
 
