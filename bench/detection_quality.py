@@ -78,8 +78,9 @@ ALSO_EXPECTED = {  # fault kind -> other alerts it legitimately causes (gpu-leve
 }
 #: The tier behind each alert, for the contribution table.
 TIER_OF = {
-    "GpuEccErrorBurst": "1 counter_burst", "GpuNvlinkErrors": "1 counter_burst", "GpuPcieReplayBurst": "1 counter_burst",
-    "GpuStraggler": "3 straggler (peers)", "GpuStalled": "3 straggler (peers)", "GpuHotterThanPeers": "3 hotspot (peers)",
+    "GpuEccErrorBurst": "1 counter_burst", "GpuNvlinkErrors": "1 counter_burst",
+    "GpuPcieReplayBurst": "1 counter_burst", "GpuStraggler": "3 straggler (peers)",
+    "GpuStalled": "3 straggler (peers)", "GpuHotterThanPeers": "3 hotspot (peers)",
     "NodeSlowerThanJob": "3 job_peers", "JobThroughputDrop": "4 job_health", "JobTrainingDiverging": "4 job_health",
     "GpuMemoryExhaustionForecast": "5 exhaustion", "GpuErrorTrendRising": "early error_trend",
     "GpuStoppedReporting": "7 absence", RIVER: "2 River HST (scores only)",
