@@ -176,7 +176,7 @@ class NodeDetectors(NodeTierSteps):
                 bank, series = -1, {}
             for m in fam.metrics:
                 self._metric_info[m] = (name, bank, series, fam.counter)
-        self._slot_of: dict[tuple[int, str], tuple[int, int]] = {}
+        self._plan: dict[tuple[int, str], tuple] = {}  # (gpu, metric) -> how it is scored (see _plan_for)
 
     def _adopt(self, metric: str) -> tuple | None:
         """A metric no family names: scored by the default family if one is configured (with a warning)."""
@@ -191,10 +191,52 @@ class NodeDetectors(NodeTierSteps):
         log.warning("metric %r is in no detection family; scoring it with the %r family", metric, fam)
         return mi
 
+    def _plan_for(self, g: int, m: str) -> tuple:
+        """How series (g, m) is scored: (family, bank or -1, slot, counter), or () when it is not scored."""
+        mi = self._metric_info.get(m)
+        if mi is None:
+            mi = self._adopt(m)
+        if not mi:
+            return ()
+        fam, bank, series, counter = mi
+        slot = int(self._banks[bank].slots([(g, m)], series)[0]) if bank >= 0 else -1
+        return fam, bank, slot, counter
+
+    def _layout(self, g: int, names: tuple[str, ...]) -> tuple[list, list]:
+        """For GPU ``g`` reporting ``names`` in this order: per bank (bank, positions, slots, keys) of the plain
+        gauges, and (position, key, plan) of the series that need more (counters, other detectors). When a
+        counter feeds a bank, every series takes the second path, so a bank's order stays the samples' order."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._plan = {}  # derived, not checkpointed: rebuilt from the banks' slots after a restore
+        entries = []
+        for j, m in enumerate(names):
+            p = plan.get((g, m))
+            if p is None:
+                p = plan[(g, m)] = self._plan_for(g, m)
+            if p:
+                entries.append((j, (g, m), p))
+        if any(p[3] and p[1] >= 0 for _, _, p in entries):
+            return [], entries
+        banks: dict[int, tuple[int, list, list, list]] = {}
+        slow = []
+        for j, key, p in entries:
+            if p[3] or p[1] < 0:
+                slow.append((j, key, p))
+                continue
+            b = banks.setdefault(p[1], (p[1], [], [], []))
+            b[1].append(j)
+            b[2].append(p[2])
+            b[3].append(key)
+        return list(banks.values()), slow
+
     def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
-        info = self._metric_info
+        # the usual tick repeats the last one's layout (the same metrics of each GPU, in the same order): the
+        # layout's plan is worked out once, and the values are gathered per bank with one list comprehension
+        layouts = self.__dict__.get("_layouts")
+        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
+            layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
         counters = self._counters
-        slot_of = self._slot_of
         rates = self._rates = {}
         nb = len(self._banks)
         idx: list[list[int]] = [[] for _ in range(nb)]
@@ -202,31 +244,30 @@ class NodeDetectors(NodeTierSteps):
         keys: list[list[tuple[int, str]]] = [[] for _ in range(nb)]
         others: dict[str, dict[str, float]] = {}
         for g, metrics in gpus.items():
-            for m, v in metrics.items():
-                mi = info.get(m)
-                if not mi:
-                    if mi is not None:
-                        continue  # known to be unscored
-                    mi = self._adopt(m)
-                    if not mi:
-                        continue
-                fam, bank, series, counter = mi
+            names = tuple(metrics)
+            lay = layouts.get((g, names))
+            if lay is None:
+                lay = layouts[(g, names)] = self._layout(g, names)
+            vl = list(metrics.values())
+            for bank, pos, slots, ks in lay[0]:
+                idx[bank] += slots
+                vals[bank] += [vl[j] for j in pos]
+                keys[bank] += ks
+            for j, key, (fam, bank, slot, counter) in lay[1]:
+                v = vl[j]
                 if counter:
-                    prev = counters.get((g, m))
-                    counters[(g, m)] = (v, ts)
+                    prev = counters.get(key)
+                    counters[key] = (v, ts)
                     if prev is None or ts <= prev[1]:
                         continue
                     v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
-                    rates[(g, m)] = v
+                    rates[key] = v
                 if bank < 0:
-                    others.setdefault(fam, {})[f"{g}/{m}"] = v
+                    others.setdefault(fam, {})[f"{g}/{key[1]}"] = v
                     continue
-                s = slot_of.get((g, m))
-                if s is None:
-                    s = slot_of[(g, m)] = (bank, int(self._banks[bank].slots([(g, m)], series)[0]))
-                idx[bank].append(s[1])
+                idx[bank].append(slot)
                 vals[bank].append(v)
-                keys[bank].append((g, m))
+                keys[bank].append(key)
         self._t1 = []  # this tick's (keys, values, baselines, z), for evidence
         rows = self.config.score_rows
         for b, det in enumerate(self._banks):
@@ -262,17 +303,22 @@ class NodeDetectors(NodeTierSteps):
 
     def _tier1_verdicts(self, ts, keys, values, base, z, thr, anom, detector, rows, out) -> None:
         if rows != "none":
-            gpu = np.fromiter((k[0] for k in keys), np.int64, len(keys))
-            order = np.lexsort((-z, gpu))
-            _, first = np.unique(gpu[order], return_index=True)
-            pick = set(order[first].tolist())
+            zl, tl, al = z.tolist(), thr.tolist(), anom.tolist()
             if rows == "all":
                 pick = range(len(keys))
-            else:
-                pick |= set(np.flatnonzero(anom).tolist())
-            for i in sorted(pick):
-                out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], float(z[i]), float(thr[i]),
-                                   int(anom[i])))
+            else:  # each GPU's highest z (the first of equals; NaN never wins), and every anomalous series
+                top: dict[int, int] = {}
+                best: dict[int, float] = {}
+                for i, k in enumerate(keys):
+                    zi = zl[i]
+                    if zi != zi:
+                        zi = -math.inf
+                    g = k[0]
+                    if g not in top or zi > best[g]:
+                        top[g], best[g] = i, zi
+                pick = sorted(set(top.values()).union(i for i, a in enumerate(al) if a))
+            for i in pick:
+                out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], zl[i], tl[i], int(al[i])))
         hits = np.flatnonzero(anom).tolist()
         if not hits:
             return
@@ -305,7 +351,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts"):
             state.pop(tick_local, None)
         return state
 

@@ -40,8 +40,9 @@ class NodeTierSteps:
             if cfg.hotspot.adjust_for:
                 x = self._explained_away(x, gpus, m, cfg.hotspot.adjust_for)
             scores = det.score_many(x, ts)
-            base = det.baseline(x)
             warm = det.warm
+            # the baseline is evidence only: worked out (before learning) only on a tick that reports
+            base = det.baseline(x) if warm and any(z >= det.threshold for z in scores.values()) else {}
             det.learn_one(x, ts)
             for member, z in scores.items():
                 g = int(member)
@@ -61,9 +62,11 @@ class NodeTierSteps:
             x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 and (sync is None or g in sync)
                  for m in metrics if m in v}
             per_metric = det.per_metric(x)
-            stalled = set(det.stalled(x))
-            base = det.baseline(x)
             warm = det.warm
+            reports = warm and any(z >= det.threshold for zs in per_metric.values() for z in zs.values())
+            # which GPU is stalled and the baselines serve a report only: worked out (before learning) then
+            stalled = set(det.stalled(x)) if reports else set()
+            base = det.baseline(x) if reports else {}
             det.learn_one(x, ts)
             members = {k.partition("/")[0] for k in x}
             n_peers = len(members)
