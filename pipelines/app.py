@@ -45,7 +45,7 @@ from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
 from pipelines.sinks.tables import TableSpec
 from pipelines.store import ChdbOwner, Store, chdb_path, is_chdb
-from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.aggregate_columns import ColumnarWindows
 from pipelines.transforms.rules import RuleSet
 from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
@@ -94,7 +94,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     sink.register(TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",)))
     ctx = PipelineContext(
         settings=settings, sink=sink,
-        windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
+        windows=ColumnarWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
                                 written_upto=sink.last_window),
         rules=RuleSet.from_file(settings.rules_file, database=settings.clickhouse_database),
         ledger=AckLedger(_ack), send_alert=send_alert, send_dead_letter=send_dead_letter,

@@ -118,6 +118,11 @@ class ColumnarWindows:
                   for w in ns.open.values()]
         return min(firsts) if firsts else None
 
+    def open_series(self) -> int:
+        """Distinct series with samples in an open window (for the health page)."""
+        return sum(np.unique(np.concatenate(w.series)).size for ns in self._nodes.values()
+                   for w in ns.open.values() if w.series)
+
     def forget_partition(self, partition: int) -> None:
         for node in [n for n, ns in self._nodes.items() if ns.partition == partition]:
             del self._nodes[node]
