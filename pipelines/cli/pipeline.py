@@ -41,6 +41,26 @@ def settings_from(args: argparse.Namespace):
         raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
+def with_existing_partitions(settings, counts: dict[str, int]):
+    """Settings whose partition counts are the topics' own: topics created before keep theirs.
+
+    Faust's tables must have the partitions of the topics they are co-partitioned with, so the
+    worker runs with what the broker has, and says so when that is not what the settings ask.
+    """
+    from schemas.topics import TOPICS
+
+    actual = {}
+    for spec in TOPICS.values():
+        wanted = settings.topic_spec(spec)
+        have = counts.get(wanted.name, wanted.partitions)
+        if have != wanted.partitions:
+            print(f"gpuwatch pipeline: topic {wanted.name} has {have} partitions, not the {wanted.partitions} "
+                  "configured; using its own (more partitions: kafka-topics --alter, which moves nodes "
+                  "between partitions and so between workers)", file=sys.stderr)
+        actual[spec.name] = have
+    return settings.model_copy(update={"topic_partitions": actual})
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     from pipelines.listen_ports import PortError, check_port_free
@@ -51,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
 
     from kafka_security import KafkaSecurityError, aiokafka_kwargs
-    from pipelines.topics_admin import KafkaUnreachable, ensure_topics
-    from schemas.topics import TOPICS, TopicSpec
+    from pipelines.topics_admin import KafkaUnreachable, ensure_topics, partition_counts
 
     try:
         aiokafka_kwargs(settings.kafka_client_config())  # unusable security settings: one line, now
@@ -60,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
         return 1
 
-    specs = [TopicSpec(settings.topic(t.name), t.partitions, t.key, t.purpose, t.config) for t in TOPICS.values()]
+    specs = settings.topic_specs()
     try:  # first, before the heavy imports: an unreachable broker is one line within seconds
         ensure_topics(settings.kafka_bootstrap, specs, extra_conf=settings.kafka_client_config(),
                       replication_factor=settings.kafka_replication_factor)
+        settings = with_existing_partitions(settings, partition_counts(
+            settings.kafka_bootstrap, [s.name for s in specs], settings.kafka_client_config()))
     except KafkaUnreachable as e:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
         return 1
