@@ -41,6 +41,24 @@ def settings_from(args: argparse.Namespace):
         raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
+def internal_topic_specs(app) -> list:
+    """Faust's own topics (table changelogs, re-keyed streams), created before the worker starts.
+
+    Faust creates them itself, but only once it runs: a table written before the broker's
+    metadata shows its changelog's partitions (slower to come with many partitions) crashed the
+    processor with ``PartitionsMismatch``.
+    """
+    from schemas.topics import TopicSpec
+
+    specs = [TopicSpec(t.changelog_topic.get_topic_name(), t.partitions, "table key", f"changelog of {t.name}",
+                       {"cleanup.policy": "compact"}) for t in app.tables.values()]
+    for agent in app.agents.values():
+        ch = agent.channel
+        if getattr(ch, "internal", False) and ch.partitions:
+            specs.append(TopicSpec(ch.get_topic_name(), ch.partitions, "re-keyed", f"input of {agent.name}"))
+    return specs
+
+
 def with_existing_partitions(settings, counts: dict[str, int]):
     """Settings whose partition counts are the topics' own: topics created before keep theirs.
 
@@ -110,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (StoreError, KafkaSecurityError) as e:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        ensure_topics(settings.kafka_bootstrap, internal_topic_specs(app), extra_conf=settings.kafka_client_config(),
+                      replication_factor=settings.kafka_replication_factor)
+    except Exception as e:  # noqa: BLE001 - report any broker failure in one line
+        print(f"gpuwatch pipeline: error: Kafka at {settings.kafka_bootstrap}: {e}", file=sys.stderr)
         return 1
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
