@@ -170,7 +170,8 @@ def run_idle(bootstrap: str, home: Path) -> dict:
         w.stop()
 
 
-def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, timeout: float = 3600) -> dict:
+def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, timeout: float = 3600,
+                profile: tuple[str, str] | None = None) -> dict:
     """``n`` workers in one consumer group drain the backlog, each into its own store.
 
     Samples/s is wall time from the first sample stored to the last; CPU is every worker's, from
@@ -179,6 +180,11 @@ def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, 
     app_id = f"{prefix}-bench{n}-{uuid.uuid4().hex[:4]}"
     workers = [Worker(bootstrap, prefix, home / f"w{n}-{i}", app_id) for i in range(n)]
     first: float | None = None
+    spy = None
+    if profile and n == 1:  # where a worker's time goes: py-spy's flame graph of the one-worker run
+        spy = subprocess.Popen([profile[0], "record", "-p", str(workers[0].proc.pid), "-o", profile[1], "-r", "50",
+                                "-f", {".json": "speedscope", ".txt": "raw"}.get(Path(profile[1]).suffix, "flamegraph")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def total() -> int:
         nonlocal first
@@ -202,15 +208,18 @@ def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, 
         return {"samples": sum(counts), "per_worker": counts, "cpu_s": sum(w.cpu_s() for w in workers),
                 "peak_rss_mib": max(w.peak_rss_mib() for w in workers), "wall_s": wall}
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait(60)
         for w in workers:
             w.stop()
 
 
 def _create_topics(bootstrap: str, prefix: str) -> None:
+    """The topics as ``gpuwatch pipeline`` creates them (``GPUWATCH_TOPIC_PARTITIONS`` applies)."""
+    from pipelines.settings import CommonSettings
     from pipelines.topics_admin import ensure_topics
-    from schemas.topics import TOPICS, TopicSpec
-    ensure_topics(bootstrap, [TopicSpec(f"{prefix}.{t.name}", t.partitions, t.key, t.purpose, t.config)
-                              for t in TOPICS.values()])
+    ensure_topics(bootstrap, CommonSettings(topic_prefix=prefix, _env_file=None).topic_specs())
 
 
 def _cpu_s() -> float:
@@ -228,6 +237,8 @@ def main() -> int:
     ap.add_argument("--nodes", type=int, default=64)
     ap.add_argument("--gpus", type=int, default=8)
     ap.add_argument("--ticks", type=int, default=300)
+    ap.add_argument("--py-spy", nargs=2, metavar=("PY_SPY", "OUT"),
+                    help="profile the one-worker run with this py-spy binary into OUT (.svg, .json, or .txt: collapsed stacks)")
     ap.add_argument("--floor-worker", nargs=4, metavar=("BOOTSTRAP", "TOPIC", "CHDB_DIR", "EXPECTED"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -249,7 +260,7 @@ def main() -> int:
             print("pipeline: idle start-up ...", flush=True)
             idle = run_idle(broker.bootstrap, home / "idle")
             print("pipeline: one worker ...", flush=True)
-            one = run_workers(broker.bootstrap, prefix, home, published, 1)
+            one = run_workers(broker.bootstrap, prefix, home, published, 1, profile=args.py_spy)
             print("pipeline: two workers ...", flush=True)
             two = run_workers(broker.bootstrap, prefix, home, published, 2,
                               timeout=max(180.0, 3 * one["wall_s"] + 60))
