@@ -41,6 +41,15 @@ class _Window:
     series: list[np.ndarray] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
     ts: list[np.ndarray] = field(default_factory=list)
+    #: distinct series codes so far (updated only when a chunk's series differ from the last one's)
+    distinct: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def add(self, codes: np.ndarray, values: np.ndarray, ts: np.ndarray) -> None:
+        if not self.series or not np.array_equal(codes, self.series[-1]):
+            self.distinct = np.union1d(self.distinct, codes)
+        self.series.append(codes)
+        self.values.append(values)
+        self.ts.append(ts)
 
 
 @dataclass
@@ -122,8 +131,7 @@ class ColumnarWindows:
 
     def open_series(self) -> int:
         """Distinct series with samples in an open window (for the health page)."""
-        return sum(np.unique(np.concatenate(w.series)).size for ns in self._nodes.values()
-                   for w in ns.open.values() if w.series)
+        return sum(w.distinct.size for ns in self._nodes.values() for w in ns.open.values())
 
     def forget_partition(self, partition: int) -> None:
         for node in [n for n, ns in self._nodes.items() if ns.partition == partition]:
@@ -178,9 +186,7 @@ class ColumnarWindows:
             w = ns.open.get(start)
             if w is None:
                 w = ns.open[start] = _Window(offset)
-            w.series.append(codes[m])
-            w.values.append(values[m])
-            w.ts.append(ts[m])
+            w.add(codes[m], values[m], ts[m])
 
     def _close(self, node: str, ns: _NodeState, upto: float) -> list[FeatureRow]:
         rows: list[FeatureRow] = []
