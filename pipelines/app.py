@@ -46,7 +46,7 @@ from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
 from pipelines.sinks.tables import TableSpec
 from pipelines.store import ChdbOwner, Store, chdb_path, is_chdb
-from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.aggregate_columns import ColumnarWindows
 from pipelines.transforms.rules import RuleSet
 from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
@@ -55,12 +55,14 @@ log = logging.getLogger("gpuwatch.pipeline")
 
 def create_app(settings: PipelineSettings) -> faust.App:
     store = Store(settings.dsn(), settings.clickhouse_database, settings.clickhouse_cluster)
+    partitions = lambda spec: settings.topic_spec(spec).partitions  # noqa: E731 - configured per topic
+    node_partitions = partitions(METRICS)
     store.apply_schema()
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
         datadir=str(settings.home / "faust"), key_serializer="raw", value_serializer="raw",
         broker_credentials=faust_credentials(settings.kafka_client_config()),
-        topic_replication_factor=settings.kafka_replication_factor, topic_partitions=METRICS.partitions,
+        topic_replication_factor=settings.kafka_replication_factor, topic_partitions=node_partitions,
         broker_commit_interval=1.0, broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.kafka_session_timeout_s / 5),
         stream_wait_empty=False, web_host=settings.web_host, web_port=settings.web_port, web_bind=settings.web_host,
@@ -69,21 +71,21 @@ def create_app(settings: PipelineSettings) -> faust.App:
         logging_config=None,
     )
     topic = settings.topic
-    metrics_t = PartitionFairTopic(app, topics=[topic(METRICS.name)], partitions=METRICS.partitions,
+    metrics_t = PartitionFairTopic(app, topics=[topic(METRICS.name)], partitions=partitions(METRICS),
                                    maxsize=settings.metrics_stream_buffer, per_partition=settings.metrics_partition_buffer)
-    events_t = app.topic(topic(EVENTS.name), partitions=EVENTS.partitions)
-    logs_t = app.topic(topic(LOGS.name), partitions=LOGS.partitions)
-    heartbeats_t = app.topic(topic(HEARTBEATS.name), partitions=HEARTBEATS.partitions)
-    history_t = app.topic(topic(NOTIFICATIONS.name), partitions=NOTIFICATIONS.partitions)
-    alerts_t = app.topic(topic(ALERTS.name), partitions=ALERTS.partitions, internal=False)
-    dlq_t = app.topic(topic(DEADLETTER.name), partitions=DEADLETTER.partitions, internal=False)
+    events_t = app.topic(topic(EVENTS.name), partitions=partitions(EVENTS))
+    logs_t = app.topic(topic(LOGS.name), partitions=partitions(LOGS))
+    heartbeats_t = app.topic(topic(HEARTBEATS.name), partitions=partitions(HEARTBEATS))
+    history_t = app.topic(topic(NOTIFICATIONS.name), partitions=partitions(NOTIFICATIONS))
+    alerts_t = app.topic(topic(ALERTS.name), partitions=partitions(ALERTS), internal=False)
+    dlq_t = app.topic(topic(DEADLETTER.name), partitions=partitions(DEADLETTER), internal=False)
     # Per-job node summaries, re-keyed by job so one processor sees every node of a job.
-    job_summaries_t = app.topic(f"{settings.app_id}-job-summaries", partitions=METRICS.partitions, internal=True)
+    job_summaries_t = app.topic(f"{settings.app_id}-job-summaries", partitions=node_partitions, internal=True)
     # Checkpoints: zlib'd pickles keyed by node, co-partitioned with the node-keyed topics.
-    incidents = app.Table("incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
-    detector_state = app.Table("detectors", partitions=METRICS.partitions, key_type=str, value_type=bytes)
-    job_books = app.Table("job-incidents", partitions=METRICS.partitions, key_type=str, value_type=bytes)
-    absence_state = app.Table("absence", partitions=METRICS.partitions, key_type=str, value_type=bytes)
+    incidents = app.Table("incidents", partitions=node_partitions, key_type=str, value_type=bytes)
+    detector_state = app.Table("detectors", partitions=node_partitions, key_type=str, value_type=bytes)
+    job_books = app.Table("job-incidents", partitions=node_partitions, key_type=str, value_type=bytes)
+    absence_state = app.Table("absence", partitions=node_partitions, key_type=str, value_type=bytes)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
         return await alerts_t.send(key=key, value=value)
@@ -97,7 +99,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     sink.register(TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",)))
     ctx = PipelineContext(
         settings=settings, sink=sink,
-        windows=TumblingWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
+        windows=ColumnarWindows(settings.window_s, settings.window_grace_s, settings.window_idle_close_s,
                                 written_upto=sink.last_window),
         rules=RuleSet.from_file(settings.rules_file, database=settings.clickhouse_database),
         ledger=AckLedger(_ack), send_alert=send_alert, send_dead_letter=send_dead_letter,

@@ -23,7 +23,7 @@ from pipelines.settings import PipelineSettings
 from pipelines.staging import StagingSink
 from pipelines.sinks.clickhouse import ClickHouseSink, FlushResult
 from pipelines.sinks.tables import ALERTS, FEATURES_1M
-from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.aggregate_columns import ColumnarWindows
 from pipelines.transforms.rules import RuleSet
 from schemas.alerts import AlertEvent
 from schemas.codec import encode
@@ -38,7 +38,7 @@ Send = Callable[[bytes, bytes], Awaitable[Any]]
 class PipelineContext:
     settings: PipelineSettings
     sink: ClickHouseSink
-    windows: TumblingWindows
+    windows: ColumnarWindows
     rules: RuleSet
     ledger: AckLedger
     send_alert: Send

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kafka_security import client_config
+from schemas.topics import TOPICS, TopicSpec
 
 
 def is_chdb_dsn(dsn: str) -> bool:
@@ -41,6 +42,11 @@ class CommonSettings(BaseSettings):
     clickhouse_query_dsn: str = ""
     #: Prepended as ``PREFIX.`` to every topic name (isolates tests and environments sharing a cluster).
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    #: Partitions of the topics gpuwatch creates, by short or full topic name, as JSON, e.g.
+    #: '{"metrics": 128, "logs": 128, "events": 128, "heartbeats": 128}'. Partitions are the ceiling on
+    #: workers; unset, schemas/topics.py's (64 for the node-keyed topics). Only topics not yet created
+    #: take it: Kafka can add partitions later, but that moves nodes (and their state) between them.
+    topic_partitions: dict[str, int] = Field(default_factory=dict)
     #: Limits on each user query (``gpuwatch query``, ``POST /query``), enforced by ClickHouse; 0 = none.
     query_timeout_s: float = Field(default=30.0, ge=0, le=3600)
     query_max_memory_bytes: int = Field(default=1_000_000_000, ge=0)
@@ -50,6 +56,26 @@ class CommonSettings(BaseSettings):
     query_max_threads: int = Field(default=0, ge=0)
     #: Bearer token ``POST /query`` requires; without one, /query answers only on a loopback address.
     query_token: SecretStr | None = None
+
+    @field_validator("topic_partitions")
+    @classmethod
+    def _known_topics(cls, v: dict[str, int]) -> dict[str, int]:
+        short = {t.name.split(".")[1]: t.name for t in TOPICS.values()}
+        out: dict[str, int] = {}
+        for name, n in v.items():
+            full = short.get(name, name)
+            if full not in TOPICS:
+                raise ValueError(f"GPUWATCH_TOPIC_PARTITIONS names {name!r}, which is not a gpuwatch topic; "
+                                 f"use one of {', '.join(sorted(short))}")
+            if not 1 <= n <= 10_000:
+                raise ValueError(f"GPUWATCH_TOPIC_PARTITIONS: {name} must have 1 to 10000 partitions, not {n}")
+            out[full] = n
+        node_keyed = {t.name: out.get(t.name, t.partitions) for t in TOPICS.values() if t.key == "node"}
+        if len(set(node_keyed.values())) > 1:
+            raise ValueError("GPUWATCH_TOPIC_PARTITIONS: the node-keyed topics (metrics, logs, events, heartbeats) "
+                             "must have the same partition count, so a node's state lives on one worker; got "
+                             + ", ".join(f"{k.split('.')[1]}={n}" for k, n in node_keyed.items()))
+        return out
 
     @field_validator("clickhouse_dsn", "clickhouse_query_dsn")
     @classmethod
@@ -83,6 +109,21 @@ class CommonSettings(BaseSettings):
         'staging.gpuwatch.alerts.v1'
         """
         return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+
+    def topic_spec(self, spec: TopicSpec) -> TopicSpec:
+        """``spec`` as this deployment creates it: prefixed name, configured partitions.
+
+        >>> from schemas.topics import METRICS
+        >>> s = CommonSettings(topic_prefix="t1", topic_partitions={"metrics": 8, "logs": 8, "events": 8,
+        ...                    "heartbeats": 8}, _env_file=None)
+        >>> s.topic_spec(METRICS).name, s.topic_spec(METRICS).partitions
+        ('t1.gpuwatch.metrics.v1', 8)
+        """
+        return TopicSpec(self.topic(spec.name), self.topic_partitions.get(spec.name, spec.partitions), spec.key,
+                         spec.purpose, spec.config)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        return [self.topic_spec(t) for t in TOPICS.values()]
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka settings common to every producer and consumer."""
@@ -128,6 +169,8 @@ class PipelineSettings(CommonSettings):
     detection_file: Path | None = None
     #: How far wall time may run ahead of the newest heartbeat before silence is judged on wall time.
     absence_lateness_s: float = Field(default=30.0, ge=0)
-    #: How often detector state is checkpointed to its changelog table.
-    checkpoint_interval_s: float = Field(default=10.0, gt=0)
+    #: How often detector state is checkpointed to its changelog table, per node. A checkpoint pickles
+    #: the node's models (tens of ms each), so this is a CPU cost per node and second: at 10 s it was a
+    #: fifth of the pipeline's time. A restarted worker replays the rest from Kafka into its detectors.
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
     log_level: str = "info"

@@ -140,6 +140,14 @@ class Store:
         with self._lock:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 
+    def insert_arrow(self, table: str, arrow_table: Any, dedup_token: str | None = None) -> None:
+        """Insert an Arrow table whose column names are the table's: no per-row Python."""
+        if not arrow_table.num_rows:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        with self._lock:
+            self._client.insert_arrow(f"{self.database}.{table}", arrow_table, settings=settings)
+
     def query(self, sql: str, parameters: dict | None = None, read_only: bool = True) -> QueryResult:
         """gpuwatch's own reads on the writer's session. User SQL never comes here: it runs in
         :class:`pipelines.query_sandbox.QuerySandbox`, on a session of its own. No settings are

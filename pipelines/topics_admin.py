@@ -42,6 +42,13 @@ def check_reachable(conf: dict, timeout: float = REACH_TIMEOUT_S) -> None:
     list_topic_names(_admin(bootstrap, conf), bootstrap, timeout)
 
 
+def partition_counts(bootstrap: str, names: list[str], extra_conf: dict | None = None,
+                     timeout: float = REACH_TIMEOUT_S) -> dict[str, int]:
+    """Partitions each of ``names`` has on the broker now (topics that do not exist are left out)."""
+    md = _admin(bootstrap, extra_conf).list_topics(timeout=timeout)
+    return {n: len(md.topics[n].partitions) for n in names if n in md.topics and md.topics[n].error is None}
+
+
 def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, extra_conf: dict | None = None,
                   timeout: float = REACH_TIMEOUT_S, replication_factor: int = 1) -> list[str]:
     """Create missing topics; returns the names created now."""

@@ -2,7 +2,10 @@
 
 Every producer keys by node id, so one node's messages stay in order on one
 partition and per-node state (windows, detectors, alert state) lives with the
-worker that owns that partition.
+worker that owns that partition. Partitions are the ceiling on workers: the
+node-keyed topics have room for 64 (a deployment may set more, see
+``GPUWATCH_TOPIC_PARTITIONS``); they share one count, so a node's topics land on
+the same partition number.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-METRICS = TopicSpec("gpuwatch.metrics.v1", 6, "node", "metric batches, one per node per scrape",
+#: Partitions of every node-keyed topic: one worker per partition at most.
+NODE_PARTITIONS = 64
+
+METRICS = TopicSpec("gpuwatch.metrics.v1", NODE_PARTITIONS, "node", "metric batches, one per node per scrape",
                     {"retention.ms": str(24 * 3600 * 1000), "compression.type": "producer"})
-LOGS = TopicSpec("gpuwatch.logs.v1", 6, "node", "log batches tailed by node agents",
+LOGS = TopicSpec("gpuwatch.logs.v1", NODE_PARTITIONS, "node", "log batches tailed by node agents",
                  {"retention.ms": str(24 * 3600 * 1000)})
-EVENTS = TopicSpec("gpuwatch.events.v1", 6, "node", "XID/SXID and other discrete node events")
-HEARTBEATS = TopicSpec("gpuwatch.heartbeats.v1", 6, "node", "agent heartbeats and GPU inventory")
+EVENTS = TopicSpec("gpuwatch.events.v1", NODE_PARTITIONS, "node", "XID/SXID and other discrete node events")
+HEARTBEATS = TopicSpec("gpuwatch.heartbeats.v1", NODE_PARTITIONS, "node", "agent heartbeats and GPU inventory")
 ALERTS = TopicSpec("gpuwatch.alerts.v1", 3, "fingerprint", "alert events, firing and resolved")
 NOTIFICATIONS = TopicSpec("gpuwatch.notifications.v1", 3, "fingerprint",
                           "notification attempts, silences and acks, for the history tables")

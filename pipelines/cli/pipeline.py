@@ -41,6 +41,44 @@ def settings_from(args: argparse.Namespace):
         raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
+def internal_topic_specs(app) -> list:
+    """Faust's own topics (table changelogs, re-keyed streams), created before the worker starts.
+
+    Faust creates them itself, but only once it runs: a table written before the broker's
+    metadata shows its changelog's partitions (slower to come with many partitions) crashed the
+    processor with ``PartitionsMismatch``.
+    """
+    from schemas.topics import TopicSpec
+
+    specs = [TopicSpec(t.changelog_topic.get_topic_name(), t.partitions, "table key", f"changelog of {t.name}",
+                       {"cleanup.policy": "compact"}) for t in app.tables.values()]
+    for agent in app.agents.values():
+        ch = agent.channel
+        if getattr(ch, "internal", False) and ch.partitions:
+            specs.append(TopicSpec(ch.get_topic_name(), ch.partitions, "re-keyed", f"input of {agent.name}"))
+    return specs
+
+
+def with_existing_partitions(settings, counts: dict[str, int]):
+    """Settings whose partition counts are the topics' own: topics created before keep theirs.
+
+    Faust's tables must have the partitions of the topics they are co-partitioned with, so the
+    worker runs with what the broker has, and says so when that is not what the settings ask.
+    """
+    from schemas.topics import TOPICS
+
+    actual = {}
+    for spec in TOPICS.values():
+        wanted = settings.topic_spec(spec)
+        have = counts.get(wanted.name, wanted.partitions)
+        if have != wanted.partitions:
+            print(f"gpuwatch pipeline: topic {wanted.name} has {have} partitions, not the {wanted.partitions} "
+                  "configured; using its own (more partitions: kafka-topics --alter, which moves nodes "
+                  "between partitions and so between workers)", file=sys.stderr)
+        actual[spec.name] = have
+    return settings.model_copy(update={"topic_partitions": actual})
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     from pipelines.listen_ports import PortError, check_port_free
@@ -51,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
 
     from kafka_security import KafkaSecurityError, aiokafka_kwargs
-    from pipelines.topics_admin import KafkaUnreachable, ensure_topics
-    from schemas.topics import TOPICS, TopicSpec
+    from pipelines.topics_admin import KafkaUnreachable, ensure_topics, partition_counts
 
     try:
         aiokafka_kwargs(settings.kafka_client_config())  # unusable security settings: one line, now
@@ -60,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
         return 1
 
-    specs = [TopicSpec(settings.topic(t.name), t.partitions, t.key, t.purpose, t.config) for t in TOPICS.values()]
+    specs = settings.topic_specs()
     try:  # first, before the heavy imports: an unreachable broker is one line within seconds
         ensure_topics(settings.kafka_bootstrap, specs, extra_conf=settings.kafka_client_config(),
                       replication_factor=settings.kafka_replication_factor)
+        settings = with_existing_partitions(settings, partition_counts(
+            settings.kafka_bootstrap, [s.name for s in specs], settings.kafka_client_config()))
     except KafkaUnreachable as e:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
         return 1
@@ -89,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (StoreError, KafkaSecurityError) as e:
         print(f"gpuwatch pipeline: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        ensure_topics(settings.kafka_bootstrap, internal_topic_specs(app), extra_conf=settings.kafka_client_config(),
+                      replication_factor=settings.kafka_replication_factor)
+    except Exception as e:  # noqa: BLE001 - report any broker failure in one line
+        print(f"gpuwatch pipeline: error: Kafka at {settings.kafka_bootstrap}: {e}", file=sys.stderr)
         return 1
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

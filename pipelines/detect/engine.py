@@ -91,29 +91,36 @@ class NodeDetectors(NodeTierSteps):
     # -- the one entry point ---------------------------------------------------------------
     def observe(self, batch) -> Observation:
         """Score one batch, learn from it, and report what holds now. Batches must come in time order."""
-        ts = float(batch.ts)
+        s = batch.samples
+        return self.observe_columns(batch.node, batch.ts, [x.gpu for x in s], [x.metric for x in s],
+                                    [x.value for x in s], [x.labels for x in s])
+
+    def observe_columns(self, node: str, ts: float, gpu: list[int], metric: list[str], value: list[float],
+                        labels: list[dict]) -> Observation:
+        """:meth:`observe` for a batch given as columns (each sample's own labels), as the pipeline decodes it."""
+        ts = float(ts)
         if self._last_ts is not None and ts <= self._last_ts:
             return Observation(fresh=False)
         self._last_ts = ts
         self._ticks += 1
-        self.node = batch.node
+        self.node = node
         gpus: dict[int, dict[str, float]] = {}
         gpu_job: dict[int, str] = {}
         jobs: dict[str, dict[str, float]] = {}
         labelled: set[int] = set()
-        for s in batch.samples:
-            if s.gpu < 0 and s.metric.startswith("job_"):
-                jobs.setdefault(s.labels.get("job", "") if s.labels else "", {})[s.metric] = s.value
+        for s_gpu, s_metric, s_value, s_labels in zip(gpu, metric, value, labels):
+            if s_gpu < 0 and s_metric.startswith("job_"):
+                jobs.setdefault(s_labels.get("job", "") if s_labels else "", {})[s_metric] = s_value
                 continue
-            d = gpus.get(s.gpu)
+            d = gpus.get(s_gpu)
             if d is None:
-                d = gpus[s.gpu] = {}
-            d[s.metric] = s.value
-            if s.labels and s.gpu >= 0:
-                labelled.add(s.gpu)
-                job = s.labels.get("job")
+                d = gpus[s_gpu] = {}
+            d[s_metric] = s_value
+            if s_labels and s_gpu >= 0:
+                labelled.add(s_gpu)
+                job = s_labels.get("job")
                 if job:
-                    gpu_job[s.gpu] = job
+                    gpu_job[s_gpu] = job
         out = Observation()
         self._seen_fps: set[str] = set()
         self._sync = _synchronous_members(gpu_job, labelled)

@@ -1,4 +1,11 @@
-"""The metrics processor: validate -> store raw -> aggregate -> rules/detectors -> decide."""
+"""The metrics processor: validate -> store raw -> aggregate -> rules/detectors -> decide.
+
+A batch is decoded once into columns (:mod:`pipelines.transforms.metric_columns`)
+and every stage takes those columns: the raw rows go to the sink as an Arrow
+insert, the windows and threshold rules work on whole arrays, and no pydantic
+model or row tuple is built per sample. Per-sample Python is left only where
+the per-node detectors still walk a batch's samples.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,9 @@ from pipelines import telemetry
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
 from pipelines.sinks.tables import ANOMALY_SCORES, FEATURES_1M, METRICS_RAW
-from schemas.codec import SchemaError, decode
-from schemas.metrics import MetricBatch
+from pipelines.transforms.metric_columns import BatchRows, decode_metric_messages
 
 log = logging.getLogger("gpuwatch.processor.metrics")
-
-
-def raw_rows(batch: MetricBatch, partition: int, offset: int) -> list[tuple]:
-    node, bts, blabels = batch.node, batch.ts, batch.labels
-    return [
-        (s.ts if s.ts is not None else bts, node, s.gpu, s.uuid, s.metric, s.value, s.unit,
-         {**blabels, **s.labels} if blabels else s.labels, partition, offset)
-        for s in batch.samples
-    ]
-
 
 class MetricsProcessor:
     """Everything done to one metric batch.
@@ -52,34 +48,36 @@ class MetricsProcessor:
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         ctx = self.ctx
         telemetry.RECEIVED.labels(topic).inc()
-        try:
-            batch = decode(value, MetricBatch, max_bytes=ctx.settings.max_message_bytes)
-        except SchemaError as e:
-            await ctx.dead_letter(topic, partition, offset, key, value, str(e))
+        cols, rejected = decode_metric_messages([(value, partition, offset)],
+                                                max_bytes=ctx.settings.max_message_bytes)
+        if rejected:
+            await ctx.dead_letter(topic, partition, offset, key, value, rejected[0].reason)
             return
         sink = ctx.sink
-        ctx.node_partition[batch.node] = partition
-        self.last_node = batch.node
-        rows = raw_rows(batch, partition, offset)
-        ctx.latest_rows[batch.node] = rows  # what a page shows: the peers' readings, values at resolution
+        node, ts = cols.batch_node[0], float(cols.batch_ts[0])
+        ctx.node_partition[node] = partition
+        self.last_node = node
+        ctx.latest_rows[node] = BatchRows(cols)  # what a page shows: the peers' readings, values at resolution
         if offset > sink.stored_upto(METRICS_RAW.name, partition):
-            sink.add(METRICS_RAW.name, rows, partition=partition, offset=offset)
-            telemetry.SAMPLES.inc(len(rows))
+            sink.add_columns(METRICS_RAW.name, cols, partition=partition, offset=offset)
+            telemetry.SAMPLES.inc(len(cols))
         else:
             sink.stats.skipped_replayed += 1
             telemetry.REPLAYED.labels(topic).inc()
-        closed = ctx.windows.add(batch.node, batch.ts, ((r[2], r[3], r[4], r[5]) for r in rows),
-                                 partition=partition, offset=offset, sample_ts=(r[0] for r in rows))
+        closed = ctx.windows.add(cols)
         if closed:
             sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
-        conditions = ctx.rules.evaluate(batch.node, ((r[0], r[2], r[3], r[4], r[5], r[7]) for r in rows))
+        conditions = ctx.rules.evaluate_columns(node, cols.ts, cols.gpu, cols.uuid, cols.metric, cols.value,
+                                                cols.labels)
         fresh = True
         if self.make_detectors is not None:
             try:
-                nd = self.detectors.get(batch.node)
+                nd = self.detectors.get(node)
                 if nd is None:
-                    nd = self.detectors[batch.node] = self.make_detectors(batch.node)
-                obs = nd.observe(batch)
+                    nd = self.detectors[node] = self.make_detectors(node)
+                # each sample's own labels: batch-level ones, merged into the stored rows, are not its own
+                obs = nd.observe_columns(node, ts, cols.gpu.tolist(), cols.metric, cols.value.tolist(),
+                                         cols.own_labels.get(0, cols.labels))
                 sink.add(ANOMALY_SCORES.name, obs.scores)
                 conditions.extend(obs.conditions)
                 fresh = obs.fresh
@@ -88,7 +86,7 @@ class MetricsProcessor:
                         await self.send_job_summary(summary)
             except Exception:  # a detector bug must not stop storage or rules
                 telemetry.PROCESSOR_ERRORS.labels("detectors").inc()
-                log.exception("detectors failed on a batch from %s", batch.node)
+                log.exception("detectors failed on a batch from %s", node)
         if fresh:  # a batch replayed onto restored detectors was judged before the restart
-            await ctx.decide(batch.node, batch.ts, conditions, "metrics", self.restore_book)
-        await ctx.sweep(batch.node, batch.ts, "events")
+            await ctx.decide(node, ts, conditions, "metrics", self.restore_book)
+        await ctx.sweep(node, ts, "events")

@@ -82,6 +82,9 @@ def is_permanent(error: BaseException) -> bool:
 class _Buffer:
     spec: TableSpec
     rows: list = field(default_factory=list)
+    #: column batches (see :meth:`ClickHouseSink.add_columns`), inserted as one Arrow table
+    parts: list = field(default_factory=list)
+    part_rows: int = 0
     #: partition -> [first, last] source offsets of the rows buffered
     ranges: dict[int, list[int]] = field(default_factory=dict)
 
@@ -92,8 +95,10 @@ class _Batch:
 
     table: str
     spec: TableSpec
-    rows: list
+    #: row tuples, or one Arrow table when ``arrow``
+    rows: Any
     token: str | None
+    arrow: bool = False
     #: None: write as one insert; an index: quarantine, row by row, resuming at that row
     next_row: int | None = None
     rejected: int = 0
@@ -191,21 +196,43 @@ class ClickHouseSink:
         conv = self._converters[table]
         buf.rows.extend(map(conv, rows) if conv else rows)
         if partition is not None and offset is not None:
-            rng = buf.ranges.get(partition)
-            if rng is None:
-                buf.ranges[partition] = [offset, offset]
-            else:
-                rng[0], rng[1] = min(rng[0], offset), max(rng[1], offset)
-            if buf.spec.source_columns:
-                key = (table, partition)
-                if self._stored_upto.get(key, -1) < offset:
-                    self._stored_upto[key] = offset
+            self._note_source(buf, table, partition, offset)
         if self._oldest is None:
             self._oldest = time.monotonic()
 
+    def add_columns(self, table: str, part: Any, *, partition: int, offset: int) -> None:
+        """Buffer a column batch of ``table`` from Kafka ``(partition, offset)``: no row is built.
+
+        ``part`` has a length and, as a class, ``concat(parts)`` giving one batch whose
+        ``to_arrow()`` is the table's columns (:class:`pipelines.transforms.metric_columns.MetricColumns`).
+        A flush inserts all parts buffered for ``table`` as one Arrow table, under the same
+        deduplication token rule as rows (table, offset ranges, row count).
+        """
+        if not len(part):
+            return
+        buf = self._buffers.get(table)
+        if buf is None:
+            buf = self._buffers[table] = _Buffer(self.specs[table])
+        buf.parts.append(part)
+        buf.part_rows += len(part)
+        self._note_source(buf, table, partition, offset)
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+
+    def _note_source(self, buf: _Buffer, table: str, partition: int, offset: int) -> None:
+        rng = buf.ranges.get(partition)
+        if rng is None:
+            buf.ranges[partition] = [offset, offset]
+        else:
+            rng[0], rng[1] = min(rng[0], offset), max(rng[1], offset)
+        if buf.spec.source_columns:
+            key = (table, partition)
+            if self._stored_upto.get(key, -1) < offset:
+                self._stored_upto[key] = offset
+
     def buffered_rows(self) -> int:
         """Rows not yet stored: buffered, and sealed in batches waiting for the store."""
-        return sum(len(b.rows) for b in self._buffers.values()) + sum(
+        return sum(len(b.rows) + b.part_rows for b in self._buffers.values()) + sum(
             len(b.rows) - (b.next_row or 0) for b in self._queue)
 
     def failing(self) -> bool:
@@ -239,6 +266,10 @@ class ClickHouseSink:
             if buf.rows:
                 self._queue.append(_Batch(table, buf.spec, buf.rows,
                                           self.dedup_token(table, buf.ranges, len(buf.rows))))
+            if buf.parts:
+                arrow = type(buf.parts[0]).concat(buf.parts).to_arrow()
+                token = self.dedup_token(table, buf.ranges, buf.part_rows)
+                self._queue.append(_Batch(table, buf.spec, arrow, token and f"{token}:arrow", arrow=True))
         self._buffers, self._oldest = {}, None
 
     async def flush(self) -> FlushResult:
@@ -269,8 +300,11 @@ class ClickHouseSink:
         loop = asyncio.get_running_loop()
         if batch.next_row is None:
             try:
-                await loop.run_in_executor(None, self.store.insert, batch.table, batch.rows,
-                                           batch.spec.columns, batch.token)
+                if batch.arrow:
+                    await loop.run_in_executor(None, self.store.insert_arrow, batch.table, batch.rows, batch.token)
+                else:
+                    await loop.run_in_executor(None, self.store.insert, batch.table, batch.rows,
+                                               batch.spec.columns, batch.token)
             except Exception as e:
                 if not is_permanent(e):
                     raise
@@ -293,14 +327,20 @@ class ClickHouseSink:
         columns = batch.spec.columns
         while batch.next_row is not None and batch.next_row < len(batch.rows):
             i = batch.next_row
-            row = batch.rows[i]
+            token = f"{batch.token}:{i}" if batch.token else None
             try:
-                await loop.run_in_executor(None, self.store.insert, batch.table, [row], columns,
-                                           f"{batch.token}:{i}" if batch.token else None)
+                if batch.arrow:
+                    row = batch.rows.slice(i, 1)
+                    await loop.run_in_executor(None, self.store.insert_arrow, batch.table, row, token)
+                else:
+                    row = batch.rows[i]
+                    await loop.run_in_executor(None, self.store.insert, batch.table, [row], columns, token)
             except Exception as e:
                 if not is_permanent(e):
                     raise  # the connection, not the row: resume at this row next time
                 batch.rejected += 1
+                if batch.arrow:
+                    row = tuple(row.to_pylist()[0].values())
                 await self._reject(batch.table, row, str(e) or type(e).__name__)
             batch.next_row = i + 1
 

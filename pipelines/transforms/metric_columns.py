@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 import time
+from itertools import chain
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -39,6 +41,7 @@ from schemas.metrics import MetricBatch
 
 _NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
 _METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.]{0,127}$")
+_LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _NUMBER = {float, int}
 _MAX_SAMPLES = 20_000
 
@@ -75,9 +78,16 @@ class MetricColumns:
     batch_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
     batch_partition: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     batch_offset: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    #: batch number -> each sample's own labels, only for batches that also carry batch-level
+    #: labels (``labels`` holds both merged, as stored; detectors judge a sample by its own)
+    own_labels: dict[int, list[dict[str, str]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.value)
+
+    @classmethod
+    def concat(cls, parts: list["MetricColumns"]) -> "MetricColumns":
+        return concat_columns(parts)
 
     @property
     def src_partition(self) -> np.ndarray:
@@ -107,14 +117,74 @@ class MetricColumns:
         })
 
 
+def concat_columns(parts: list[MetricColumns]) -> MetricColumns:
+    """Many column batches as one (what the sink inserts at a flush), batches renumbered in order.
+
+    >>> import time, orjson
+    >>> msg = lambda node: orjson.dumps({"node": node, "ts": time.time(), "samples": [
+    ...     {"gpu": 0, "metric": "gpu_util", "value": 1.0}]})
+    >>> a, _ = decode_metric_messages([(msg("n1"), 0, 5)])
+    >>> b, _ = decode_metric_messages([(msg("n2"), 1, 7)])
+    >>> both = concat_columns([a, b])
+    >>> both.node, both.src_offset.tolist(), both.src_partition.tolist()
+    (['n1', 'n2'], [5, 7], [0, 1])
+    """
+    if len(parts) == 1:
+        return parts[0]
+    out = MetricColumns()
+    shift = np.cumsum([0] + [len(p.batch_node) for p in parts[:-1]])
+    out.ts = np.concatenate([p.ts for p in parts])
+    out.gpu = np.concatenate([p.gpu for p in parts])
+    out.value = np.concatenate([p.value for p in parts])
+    out.batch = np.concatenate([p.batch + np.int32(k) for p, k in zip(parts, shift)]).astype(np.int32)
+    out.batch_ts = np.concatenate([p.batch_ts for p in parts])
+    out.batch_partition = np.concatenate([p.batch_partition for p in parts])
+    out.batch_offset = np.concatenate([p.batch_offset for p in parts])
+    for p in parts:
+        out.node += p.node
+        out.uuid += p.uuid
+        out.metric += p.metric
+        out.unit += p.unit
+        out.labels += p.labels
+        out.batch_node += p.batch_node
+    return out
+
+
+class BatchRows(Sequence):
+    """One batch's samples as the row tuples pages read (``(ts, node, gpu, uuid, metric, value, unit,
+    labels, partition, offset)``), built only when read: a page is rare, a batch is not."""
+
+    def __init__(self, cols: MetricColumns) -> None:
+        self._cols = cols
+
+    def __len__(self) -> int:
+        return len(self._cols)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(self)[i]
+        c = self._cols
+        b = int(c.batch[i])
+        return (float(c.ts[i]), c.node[i], int(c.gpu[i]), c.uuid[i], c.metric[i], float(c.value[i]), c.unit[i],
+                c.labels[i], int(c.batch_partition[b]), int(c.batch_offset[b]))
+
+    def __iter__(self):
+        c = self._cols
+        part, off = c.batch_partition[c.batch].tolist(), c.batch_offset[c.batch].tolist()
+        return iter(zip(c.ts.tolist(), c.node, c.gpu.tolist(), c.uuid, c.metric, c.value.tolist(), c.unit,
+                        c.labels, part, off))
+
+
 def _labels_array(labels: list[dict[str, str]]):
-    """A Map(String, String) column; the common case, no labels at all, without a per-row loop."""
+    """A Map(String, String) column from offsets and flat keys and values, not a tuple per label."""
     import pyarrow as pa
 
-    if not any(labels):
-        empty = pa.array([], pa.string())
-        return pa.MapArray.from_arrays(pa.array(np.zeros(len(labels) + 1, np.int32)), empty, empty)
-    return pa.array([list(d.items()) for d in labels], pa.map_(pa.string(), pa.string()))
+    sizes = np.fromiter(map(len, labels), np.int32, count=len(labels))
+    offsets = np.zeros(len(labels) + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    keys = pa.array(list(chain.from_iterable(labels)), pa.string())
+    values = pa.array(list(chain.from_iterable(map(dict.values, labels))), pa.string())
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, values)
 
 
 class _Builder:
@@ -166,6 +236,7 @@ class _Checks:
     def __init__(self) -> None:
         self.nodes: set[str] = set()
         self.metrics: set[str] = set()
+        self.label_keys: set[str] = set()
 
     def node_ok(self, node) -> bool:
         if node in self.nodes:
@@ -185,7 +256,27 @@ class _Checks:
         return False
 
 
+    def labels_ok(self, labels: list) -> bool:
+        """Every sample's labels a dict of at most 32 valid keys to strings of at most 256 characters."""
+        if not any(labels):
+            return all(type(d) is dict for d in labels)
+        if set(map(type, labels)) != {dict} or max(map(len, labels)) > 32:
+            return False
+        new = set().union(*labels) - self.label_keys
+        if new:
+            if not all(type(k) is str and _LABEL_KEY.match(k) for k in new):
+                return False
+            self.label_keys |= new
+        values = list(chain.from_iterable(map(dict.values, labels)))
+        return set(map(type, values)) <= {str} and max(map(len, values), default=0) <= 256
+
+
 _CHECKS = _Checks()
+_NO_LABELS: dict = {}
+
+
+def _label_key(labels: dict) -> tuple:
+    return tuple(sorted(labels.items())) if labels else ()
 
 
 def decode_metric_messages(messages: Iterable[tuple[bytes | None, int, int]], *, max_bytes: int = MAX_PAYLOAD_BYTES,
@@ -222,7 +313,7 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
     if not _CHECKS.node_ok(node) or type(bts) not in _NUMBER or not lo <= bts <= hi:
         return False
     if type(samples) is not list or not 0 < len(samples) <= _MAX_SAMPLES or blabels:
-        return False  # batch-level labels are rare: the model handles them
+        return False  # batch-level labels are merged into each sample's: the model's path does that
     seq = obj.get("seq", 0)
     if type(seq) is not int or seq < 0 or not all(type(s) is dict for s in samples):
         return False
@@ -232,11 +323,11 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
     uuid = [s.get("uuid", "") for s in samples]
     unit = [s.get("unit", "") for s in samples]
     sts = [s.get("ts") for s in samples]
-    labels = [s.get("labels") or {} for s in samples]
+    labels = [s.get("labels", _NO_LABELS) for s in samples]
     if set(map(type, gpu)) != {int} or not set(map(type, value)) <= _NUMBER:
         return False
-    if not _CHECKS.metrics_ok(metric) or any(labels):
-        return False  # per-sample labels (per process, MIG, mount) take the model's path
+    if not _CHECKS.metrics_ok(metric) or not _CHECKS.labels_ok(labels):
+        return False
     if not set(map(type, uuid)) <= {str} or not set(map(type, unit)) <= {str}:
         return False
     if max(map(len, uuid)) > 96 or max(map(len, unit)) > 16:
@@ -250,12 +341,14 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
         ts = np.asarray([bts if t is None else t for t in sts], np.float64)
         if not ((ts >= lo) & (ts <= hi)).all():
             return False
-        if len(set(zip(gpu, metric, ts.tolist()))) != len(gpu):
-            return False
+        series = list(zip(gpu, metric, ts.tolist()))
     else:
         ts = np.full(len(gpu), float(bts))
-        if len(set(zip(gpu, metric))) != len(gpu):
-            return False  # the same series twice at one time
+        series = list(zip(gpu, metric))
+    if len(set(series)) != len(series):
+        # the same series twice at one time, unless labels tell them apart (per process, MIG, mount)
+        if not any(labels) or len(set(zip(series, map(_label_key, labels)))) != len(series):
+            return False
     out.add(node, float(bts), partition, offset, ts, gpu, value, uuid, metric, unit, labels)
     return True
 
@@ -264,6 +357,8 @@ def _add_model(out: _Builder, batch: MetricBatch, partition: int, offset: int) -
     """A message the strict model accepted: its samples, batch labels merged into each sample's."""
     s = batch.samples
     labels = [{**batch.labels, **x.labels} if batch.labels else dict(x.labels) for x in s]
+    if batch.labels:
+        out.cols.own_labels[len(out.counts)] = [dict(x.labels) for x in s]
     ts = np.asarray([batch.sample_ts(x) for x in s], np.float64)
     out.add(batch.node, batch.ts, partition, offset, ts, [x.gpu for x in s], [x.value for x in s],
             [x.uuid for x in s], [x.metric for x in s], [x.unit for x in s], labels)

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -89,6 +90,10 @@ class _CounterHistory:
 class _SafeFormat(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def _matches(rule: Rule, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in rule.match.items())
 
 
 def _render(template: str, ctx: dict) -> str:
@@ -156,6 +161,46 @@ class RuleSet:
                     continue
                 out.append(self._condition(rule, node, gpu, uuid, ts, observed, labels))
         return out
+
+    def evaluate_columns(self, node: str, ts: np.ndarray, gpu: np.ndarray, uuid: list[str], metric: list[str],
+                         value: np.ndarray, labels: list[dict]) -> list[Condition]:
+        """:meth:`evaluate` over one batch's columns: a comparison per rule over all its samples at once.
+
+        Same conditions, in the same order (sample, then rule). Only ``increase`` rules and
+        ``match`` filters look at samples one by one, and only at the samples of their metric.
+
+        >>> rules = RuleSet.from_yaml('groups: [{name: g, rules: [{alert: Hot, metric: t, op: ">", threshold: 85}]}]')
+        >>> [c.labels["gpu"] for c in rules.evaluate_columns("n1", np.array([1.0, 1.0]), np.array([0, 1]),
+        ...     ["", ""], ["t", "t"], np.array([90.0, 80.0]), [{}, {}])]
+        ['0']
+        """
+        by_metric = self._by_metric
+        names = np.asarray(metric)
+        found: list[tuple[int, int, Condition]] = []
+        for m in by_metric.keys() & set(metric):
+            ix = np.flatnonzero(names == m)
+            counters = []
+            for pos, rule in enumerate(by_metric[m]):
+                if rule.function != "value":
+                    counters.append((pos, rule))
+                    continue
+                ix_r = ix if not rule.match else np.array(
+                    [i for i in ix.tolist() if _matches(rule, labels[i])], np.intp)
+                observed = value[ix_r]
+                for h in np.flatnonzero(_OPS[rule.op](observed, rule.threshold)).tolist():
+                    i = int(ix_r[h])
+                    found.append((i, pos, self._condition(rule, node, int(gpu[i]), uuid[i], float(ts[i]),
+                                                          float(observed[h]), labels[i])))
+            for i in ix.tolist() if counters else ():  # counter history: sample by sample, as evaluate()
+                for pos, rule in counters:
+                    if rule.match and not _matches(rule, labels[i]):
+                        continue
+                    inc = self._increase(rule, node, int(gpu[i]), m, float(ts[i]), float(value[i]))
+                    if inc is not None and _OPS[rule.op](inc, rule.threshold):
+                        found.append((i, pos, self._condition(rule, node, int(gpu[i]), uuid[i], float(ts[i]),
+                                                              inc, labels[i])))
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [c for _, _, c in found]
 
     def forget_node(self, node: str) -> None:
         """Drop ``node``'s counter history (its partition moved to another worker)."""

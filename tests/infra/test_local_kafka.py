@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from infra.kafka.broker import free_port
+from schemas.topics import NODE_PARTITIONS
 from tests.stack import ROOT
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def test_start_is_idempotent_creates_the_topics_and_stop_stops(tmp_path):
         assert f"running on 127.0.0.1:{port}" in first.stdout
         topics = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"}).list_topics(timeout=30).topics
         assert {"gpuwatch.metrics.v1", "gpuwatch.alerts.v1", "gpuwatch.deadletter.v1"} <= set(topics)
-        assert len(topics["gpuwatch.metrics.v1"].partitions) == 6
+        assert len(topics["gpuwatch.metrics.v1"].partitions) == NODE_PARTITIONS
         again = kafka("start", port, ctrl, data)
         assert again.returncode == 0 and "already running" in again.stdout
         assert kafka("status", port, ctrl, data).returncode == 0

@@ -80,3 +80,29 @@ def test_columnar_windows_match_row_windows(seed):
     _same(out_rows, out_cols)
     assert rows_w.late_samples == cols_w.late_samples and rows_w.late_samples > 0
     assert len(out_rows) > 100
+
+
+def test_a_node_scraping_the_same_series_every_time_gets_the_same_features_as_row_windows():
+    """One batch per poll, the live path: the node's layout repeats, changes, and comes back."""
+    rows_w, cols_w = TumblingWindows(60, grace_s=0), ColumnarWindows(60, grace_s=0)
+    layouts = [[(g, m) for g in range(4) for m in ("temp", "util")], [(g, m) for g in (1, 0) for m in ("util",)]]
+    out_rows, out_cols = [], []
+    for tick in range(400):
+        layout = layouts[1] if 100 <= tick < 130 else layouts[0]
+        ts = 1_000_000.0 + tick
+        samples = [(g, m, float((tick * 7 + g * 3) % 97), ts) for g, m in layout]
+        out_rows += rows_w.add("n1", ts, [(g, f"GPU-{g}", m, v) for g, m, v, _ in samples], partition=0, offset=tick)
+        out_cols += cols_w.add(_poll([("n1", ts, 0, tick, samples)]))
+    _same(out_rows, out_cols)
+    assert len(out_rows) > 40
+
+
+def test_open_series_are_counted_like_the_row_windows():
+    rows_w, cols_w = TumblingWindows(60, grace_s=0), ColumnarWindows(60, grace_s=0)
+    for tick, layout in enumerate([[(0, "temp"), (1, "temp")], [(0, "temp"), (1, "temp")], [(2, "util")]]):
+        samples = [(g, m, 1.0, 1_000_000.0 + tick) for g, m in layout]
+        rows_w.add("n1", 1_000_000.0 + tick, [(g, f"GPU-{g}", m, v) for g, m, v, _ in samples], partition=0,
+                   offset=tick)
+        cols_w.add(_poll([("n1", 1_000_000.0 + tick, 0, tick, samples)]))
+        assert cols_w.open_series() == rows_w.open_series()
+    assert cols_w.open_series() == 3

@@ -45,6 +45,14 @@ MUTATIONS = [
     lambda m: m["samples"][0].__setitem__("ts", NOW - 5),
     lambda m: m["samples"][0].__setitem__("labels", {"pid": "42"}),
     lambda m: m["samples"][0].__setitem__("labels", {"9bad": "x"}),
+    lambda m: m["samples"][0].__setitem__("labels", {"pid": 42}),
+    lambda m: m["samples"][0].__setitem__("labels", None),
+    lambda m: m["samples"][0].__setitem__("labels", ["pid", "42"]),
+    lambda m: m["samples"][0].__setitem__("labels", {"pid": "x" * 257}),
+    lambda m: m["samples"][0].__setitem__("labels", {f"k{i}": "v" for i in range(33)}),
+    lambda m: [s.__setitem__("labels", {"job": "j1", "pod": f"p-{s['gpu']}"}) for s in m["samples"]],
+    lambda m: m["samples"].append({**m["samples"][0], "labels": {"pid": "7"}}),  # told apart by labels
+    lambda m: m["samples"].extend([{**m["samples"][0], "labels": {"pid": "7"}}] * 2),  # ... but twice
     lambda m: m["samples"].append(dict(m["samples"][0])),
     lambda m: m.__setitem__("samples", []),
     lambda m: m.__setitem__("node", "bad node"),

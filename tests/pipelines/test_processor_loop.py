@@ -20,7 +20,8 @@ from pipelines.processors.loop import processor_loop
 from pipelines.processors.metrics import MetricsProcessor
 from pipelines.settings import PipelineSettings
 from pipelines.sinks.clickhouse import ClickHouseSink
-from pipelines.transforms.aggregate import TumblingWindows
+from pipelines.transforms.aggregate_columns import ColumnarWindows
+from pipelines.transforms.metric_columns import decode_metric_messages
 from pipelines.transforms.rules import RuleSet
 
 TOPIC = "gpuwatch.metrics.v1"
@@ -55,14 +56,14 @@ class Stream:
             yield e
 
 
-def batch(ts: float, value: float) -> bytes:
-    return orjson.dumps({"v": 1, "kind": "metrics", "node": "n1", "ts": ts,
+def batch(ts: float, value: float, node: str = "n1") -> bytes:
+    return orjson.dumps({"v": 1, "kind": "metrics", "node": node, "ts": ts,
                          "samples": [{"gpu": 0, "uuid": "GPU-0", "metric": "gpu_temp_c", "value": value}]})
 
 
 def test_a_message_delivered_twice_is_counted_once_in_its_window(store):
     sink = ClickHouseSink(store, max_age_s=3600)
-    windows = TumblingWindows(60, 0, 10, written_upto=sink.last_window)
+    windows = ColumnarWindows(60, 0, 10, written_upto=sink.last_window)
 
     async def send(key, value):
         pass
@@ -95,14 +96,15 @@ def test_a_revoked_partition_takes_its_nodes_state_with_it(store):
         pass
 
     ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
-                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          windows=ColumnarWindows(60, 0, 10, written_upto=sink.last_window),
                           rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
                           send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
     absence = NodeAbsence()
     now = time.time()
     for node, partition in (("kept", 0), ("moved", 1)):
         ctx.node_partition[node] = partition
-        ctx.windows.add(node, now, [(0, "GPU-0", "gpu_temp_c", 50.0)], partition=partition, offset=7)
+        cols, _ = decode_metric_messages([(batch(now, 50.0, node), partition, 7)])
+        ctx.windows.add(cols)
         asyncio.run(ctx.decide(node, now, [Condition("GpuHot", {"node": node}, ts=now, node=node)], "metrics"))
         absence.heartbeat(node, now, interval_s=1.0)
         ctx.read_offsets[(TOPIC, partition)] = 7

@@ -14,12 +14,14 @@ if _flag:
 
     from pipelines import store as _store
 
-    _real_insert = _store.Store.insert
+    def _failing(real):
+        def insert(self, *args, **kwargs):
+            if os.path.exists(_flag):
+                raise DatabaseError("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. "
+                                    "(NOT_ENOUGH_SPACE) (injected by the test)")
+            return real(self, *args, **kwargs)
+        return insert
 
-    def _insert(self, *args, **kwargs):
-        if os.path.exists(_flag):
-            raise DatabaseError("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. "
-                                "(NOT_ENOUGH_SPACE) (injected by the test)")
-        return _real_insert(self, *args, **kwargs)
-
-    _store.Store.insert = _insert
+    # rows and Arrow column batches (raw samples) alike
+    _store.Store.insert = _failing(_store.Store.insert)
+    _store.Store.insert_arrow = _failing(_store.Store.insert_arrow)
