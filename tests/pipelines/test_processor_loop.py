@@ -181,7 +181,7 @@ def test_an_event_whose_partition_is_revoked_while_it_is_handled_leaves_nothing_
     """Revoked mid-`handle`: not acked, no rows, no state; read again from the commit, it counts once."""
     ACKED.clear()
     sink = ClickHouseSink(store, max_age_s=3600)
-    windows = TumblingWindows(60, 0, 10, written_upto=sink.last_window)
+    windows = ColumnarWindows(60, 0, 10, written_upto=sink.last_window)
 
     async def send(key, value):
         pass
@@ -233,7 +233,7 @@ def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_rev
         pass
 
     ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
-                          windows=TumblingWindows(60, 0, 10, written_upto=sink.last_window),
+                          windows=ColumnarWindows(60, 0, 10, written_upto=sink.last_window),
                           rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
                           send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
     attempts = []
