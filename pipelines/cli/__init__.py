@@ -50,6 +50,25 @@ def main(argv: list[str] | None = None, commands: tuple[str, ...] = COMMANDS, pr
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        line = settings_error_line(e)
+        if line is None:
+            raise
+        print(f"gpuwatch {args.command}: error: {line}", file=sys.stderr)
+        return 2
+
+
+def settings_error_line(e: Exception) -> str | None:
+    """A bad ``GPUWATCH_*`` setting (pydantic's ValidationError) as one line naming it; None for anything else.
+
+    Settings are read inside each command, so this is where a typo in the environment turns
+    from a traceback into the line a user can act on.
+    """
+    if type(e).__name__ != "ValidationError" or not type(e).__module__.startswith("pydantic"):
+        return None
+    first = e.errors()[0]
+    where = ".".join(map(str, first["loc"])) or type(e).__name__
+    return f"{where}: {first['msg']}"
 
 
 if __name__ == "__main__":

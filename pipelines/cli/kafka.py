@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         check_port_range(args.controller_port, "--controller-port")
     except PortError as e:
         raise UsageError(str(e)) from None
-    data_dir = args.data_dir or CommonSettings().home / "kafka"
+    settings = CommonSettings()
+    data_dir = args.data_dir or settings.home / "kafka"
     broker = LocalKafka(data_dir, args.port, args.controller_port)
     try:
         if args.action == "start":
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                     return 1
             broker.start()
             from pipelines.topics_admin import ensure_topics
-            ensure_topics(broker.bootstrap)
+            ensure_topics(broker.bootstrap, settings.topic_specs())  # the names and partitions the pipeline uses
             print(f"kafka {'already ' if already else ''}running on {broker.bootstrap} (pid {broker.pid()})")
         elif args.action == "stop":
             print("kafka stopped" if broker.stop() else "kafka was not running")

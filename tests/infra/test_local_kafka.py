@@ -16,21 +16,26 @@ from tests.stack import ROOT
 pytestmark = pytest.mark.integration
 
 
-def kafka(action: str, port: int, ctrl: int, data: str) -> subprocess.CompletedProcess:
+def kafka(action: str, port: int, ctrl: int, data: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines.cli", "kafka", action, "--port", str(port),
                            "--controller-port", str(ctrl), "--data-dir", data], cwd=ROOT, capture_output=True,
-                          text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
+#: The topics `gpuwatch kafka start` creates follow GPUWATCH_TOPIC_PARTITIONS, as the pipeline's do.
+PARTITIONS = '{"metrics": 8, "logs": 8, "events": 8, "heartbeats": 8, "alerts": 2}'
 
 
 def test_start_is_idempotent_creates_the_topics_and_stop_stops(tmp_path):
     port, ctrl, data = free_port(), free_port(), str(tmp_path / "kafka")
     try:
-        first = kafka("start", port, ctrl, data)
+        first = kafka("start", port, ctrl, data, GPUWATCH_TOPIC_PARTITIONS=PARTITIONS)
         assert first.returncode == 0, first.stderr
         assert f"running on 127.0.0.1:{port}" in first.stdout
         topics = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"}).list_topics(timeout=30).topics
         assert {"gpuwatch.metrics.v1", "gpuwatch.alerts.v1", "gpuwatch.deadletter.v1"} <= set(topics)
-        assert len(topics["gpuwatch.metrics.v1"].partitions) == NODE_PARTITIONS
+        assert len(topics["gpuwatch.metrics.v1"].partitions) == 8 != NODE_PARTITIONS
+        assert len(topics["gpuwatch.alerts.v1"].partitions) == 2
         again = kafka("start", port, ctrl, data)
         assert again.returncode == 0 and "already running" in again.stdout
         assert kafka("status", port, ctrl, data).returncode == 0

@@ -90,3 +90,12 @@ def test_an_unreachable_store_is_one_line_and_a_failed_exit(tmp_path, bootstrap,
     assert len(lines(r.stderr)) == 1 and "cannot open ClickHouse at http://gpuwatch:***@127.0.0.1:1" in r.stderr, \
         r.stderr
     assert "s3cret" not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize("args", [("status",), ("kafka", "status"), ("alerts",)])
+def test_a_bad_setting_in_the_environment_is_one_line_naming_it(tmp_path, args):
+    r = gpuwatch(*args, tmp_path=tmp_path, GPUWATCH_TOPIC_PARTITIONS='{"metrics": 3}')
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    (line,) = lines(r.stderr)
+    assert line.startswith(f"gpuwatch {args[0]}: error: topic_partitions: ") and "metrics=3" in line, line
