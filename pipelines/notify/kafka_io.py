@@ -45,10 +45,13 @@ def ensure_notify_topics(settings: NotifySettings) -> None:
     """Create the worker's topics if missing, with the contract's partitions and retention."""
     from pipelines.topics_admin import ensure_topics
 
-    specs = [TopicSpec(settings.alerts_topic(), ALERTS.partitions, ALERTS.key, ALERTS.purpose, ALERTS.config),
-             TopicSpec(settings.history_topic(), NOTIFICATIONS.partitions, NOTIFICATIONS.key,
+    def partitions(spec: TopicSpec) -> int:  # GPUWATCH_TOPIC_PARTITIONS, as the pipeline creates them
+        return settings.topic_spec(spec).partitions
+
+    specs = [TopicSpec(settings.alerts_topic(), partitions(ALERTS), ALERTS.key, ALERTS.purpose, ALERTS.config),
+             TopicSpec(settings.history_topic(), partitions(NOTIFICATIONS), NOTIFICATIONS.key,
                        NOTIFICATIONS.purpose, NOTIFICATIONS.config),
-             TopicSpec(settings.deadletter_topic(), DEADLETTER.partitions, DEADLETTER.key, DEADLETTER.purpose,
+             TopicSpec(settings.deadletter_topic(), partitions(DEADLETTER), DEADLETTER.key, DEADLETTER.purpose,
                        DEADLETTER.config)]
     extra = {k: v for k, v in settings.kafka_client_config().items() if k != "bootstrap.servers"}
     ensure_topics(settings.kafka_bootstrap, specs, extra_conf=extra,

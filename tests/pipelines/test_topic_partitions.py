@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -49,3 +50,21 @@ def test_the_setting_reaches_the_broker_and_an_older_topic_keeps_its_count(boots
     assert counts[s.topic_spec(METRICS).name] == 9 and counts[old_events.name] == 2
     running = with_existing_partitions(s, counts)  # the worker runs with what the broker has
     assert running.topic_spec(METRICS).partitions == 9 and running.topic_spec(EVENTS).partitions == 2
+
+
+def test_the_notifier_creates_its_topics_with_the_configured_partitions(bootstrap):
+    """A notifier started before the pipeline must not fix the alerts topic at the contract's default."""
+    from pipelines.notify.kafka_io import ensure_notify_topics
+    from pipelines.notify.settings import NotifySettings
+    from schemas.topics import ALERTS, DEADLETTER
+
+    s = NotifySettings(_env_file=None, kafka_bootstrap=bootstrap, topic_prefix=f"n{uuid.uuid4().hex[:8]}",
+                       topic_partitions={"alerts": 5, "deadletter": 4})
+    ensure_notify_topics(s)
+    for _ in range(100):  # a topic created a moment ago may report no leader yet: it is left out until it does
+        counts = partition_counts(bootstrap, [s.alerts_topic(), s.deadletter_topic()])
+        if len(counts) == 2:
+            break
+        time.sleep(0.1)
+    assert counts == {s.alerts_topic(): 5, s.deadletter_topic(): 4}
+    assert ALERTS.partitions != 5 and DEADLETTER.partitions != 4
