@@ -24,7 +24,8 @@ rules). ``--from-clickhouse`` reads the samples from a read-only query, through
 Output: for a univariate series, ``--out`` gets one row per input row:
 ``timestamp,value,anomaly_score,anomaly`` (score in [0, 1], 0.5 at the detector's
 threshold; verdict 1 at the start of an anomaly episode, at most once per
-``--refractory`` rows). For samples, ``--out`` gets the columns of
+``--refractory`` rows; ``--verdict-score U`` also counts rows scoring U or more as
+anomalous). For samples, ``--out`` gets the columns of
 ``gpuwatch.anomaly_scores`` and ``--rows`` one row per input sample with its
 score and verdict. Alert events, decided as the pipeline decides them, go to
 ``--alerts`` as JSON lines; a summary goes to stderr.
@@ -69,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-rules", action="store_true", help="run the detectors only")
     p.add_argument("--refractory", type=int, default=150, metavar="ROWS",
                    help="at most one verdict per series in this many rows (default: 150)")
+    p.add_argument("--verdict-score", type=float, metavar="U",
+                   help="a verdict also where the score in [0, 1] reaches U (default: only where the detector "
+                        "flags the row, which is score 0.5); below 0.5 trades false alerts for earlier, more hits")
     p.set_defaults(func=run)
 
 
@@ -244,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
                         best[k] = (u, max(r[7], best.get(k, (0.0, 0))[1]))
                 for src in by_batch[(batch.ts, batch.node)]:
                     u, anom = best.get((src["gpu"], src["metric"]), (0.0, 0))
+                    if args.verdict_score is not None:
+                        anom = anom or u >= args.verdict_score
                     verdict = verdicts.step((src["node"], src["gpu"], src["metric"]), anom)
                     n_flagged += verdict
                     if univariate:

@@ -51,6 +51,20 @@ def test_every_row_of_a_timestamp_value_series_gets_a_score_and_a_verdict(tmp_pa
     assert scores[2500] > 0.5 > max(scores[2000:2500])
 
 
+def test_verdict_score_also_gives_verdicts_below_the_detector_threshold_and_not_on_a_constant(tmp_path):
+    rng = np.random.default_rng(3)
+    values = 50 + rng.normal(0, 2, 3000)
+    values[2500] = 150.0
+    path = _series_csv(tmp_path / "s.csv", values)
+    scores = [float(r["anomaly_score"]) for r in _backtest(path, tmp_path)]
+    u = max(scores[2000:2500])  # below 0.5: no verdict by default
+    rows = _backtest(path, tmp_path, "--verdict-score", f"{u - 1e-6}")
+    hits = [i for i, r in enumerate(rows) if r["anomaly"] == "1"]
+    assert len(hits) > 1 and all(float(rows[i]["anomaly_score"]) >= u - 1e-6 for i in hits)
+    flat = _backtest(_series_csv(tmp_path / "flat.csv", [42.0] * 3000), tmp_path, "--verdict-score", "0.3")
+    assert sum(int(r["anomaly"]) for r in flat) == 0
+
+
 def test_a_constant_series_is_never_flagged(tmp_path):
     rows = _backtest(_series_csv(tmp_path / "flat.csv", [42.0] * 3000), tmp_path)
     assert sum(int(r["anomaly"]) for r in rows) == 0 and max(float(r["anomaly_score"]) for r in rows) == 0.0
