@@ -122,6 +122,15 @@ class PartitionFairQueue(ThrowableQueue):
         self.force_put_nowait(value)
         return high
 
+    def clear(self) -> None:
+        """Faust clears the buffer when a rebalance ends (its batches are the old generation's): resume
+        the partitions paused meanwhile, whose batches were dropped rather than taken. Left paused here,
+        a partition would not be paused again until a take found it drained, so it would fill unbounded."""
+        super().clear()
+        paused, self._paused = self._paused, {}
+        for resume in paused.values():
+            resume()
+
     def maybe_endorse_pressure_drop(self) -> None:
         """Before each take: resume fetching the partitions that are down to half their share."""
         if self._paused:

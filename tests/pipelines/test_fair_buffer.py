@@ -75,3 +75,29 @@ def test_order_within_a_partition_is_kept_and_paused_partitions_resume_once_drai
     seen, resumed = asyncio.run(scenario())
     assert seen == {1: list(range(20)), 2: list(range(20))}
     assert sorted(resumed) == [1, 2]
+
+
+def test_a_partition_paused_before_a_rebalance_is_fetched_again_and_keeps_its_share_after_it():
+    """A rebalance clears the buffer (Faust drops the old generation's batches). A partition paused
+    before it had its batches dropped, not taken: the buffer resumes fetching it at once and bounds
+    it again, instead of believing it still paused and letting it fill without limit until it drains."""
+    async def scenario():
+        app = faust.App("fair-buffer-test-3", broker="kafka://127.0.0.1:1")
+        queue = _buffer(PartitionFairTopic(app, topics=["m"], partitions=6, maxsize=1024, per_partition=8))
+        app.flow_control.resume()
+        paused, resumed = [], []
+
+        def fetch(offsets):
+            for offset in offsets:
+                queue.put_nowait_enhanced(_event(1, offset), on_pressure_high=lambda: paused.append(1),
+                                          on_pressure_drop=lambda: resumed.append(1))
+        fetch(range(10))
+        app.flow_control.suspend()  # a rebalance starts ...
+        app.flow_control.resume()  # ... and ends: the buffer is cleared
+        resumed_by_rebalance = list(resumed)
+        fetch(range(10))  # the partition's next owner (this worker again) reads it from its commit
+        return paused, resumed_by_rebalance
+
+    paused, resumed = asyncio.run(scenario())
+    assert resumed == [1]  # fetching it again does not wait for a take
+    assert paused == [1, 1]  # and its share holds after the rebalance as before it
