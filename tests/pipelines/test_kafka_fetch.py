@@ -7,21 +7,24 @@ from pipelines.app import create_app
 from pipelines.settings import PipelineSettings
 
 
-def _aiokafka_consumer(settings: PipelineSettings):
+def test_fetch_settings_reach_the_consumer(tmp_path, bootstrap):
+    settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_bootstrap=bootstrap,
+                                kafka_max_partition_fetch_bytes=65_536, kafka_fetch_max_wait_ms=40,
+                                kafka_prefetch_backoff_ms=5)
     app = create_app(settings)
 
-    async def create():  # aiokafka binds the consumer to the running loop, as Faust's consumer thread does
-        return app.consumer._thread._create_worker_consumer(app.transport)
+    async def started_fetcher():  # aiokafka binds the consumer to the running loop, as Faust's thread does
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        await consumer.start()
+        try:
+            return consumer._fetcher
+        finally:
+            await consumer.stop()
 
-    return asyncio.run(create())
-
-
-def test_fetch_size_and_wait_reach_the_consumer(tmp_path):
-    settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_max_partition_fetch_bytes=65_536,
-                                kafka_fetch_max_wait_ms=40)
-    consumer = _aiokafka_consumer(settings)
-    assert consumer._max_partition_fetch_bytes == 65_536
-    assert consumer._fetch_max_wait_ms == 40
+    fetcher = asyncio.run(started_fetcher())
+    assert fetcher._max_partition_fetch_bytes == 65_536
+    assert fetcher._fetch_max_wait_ms == 40
+    assert fetcher._prefetch_backoff == 0.005
 
 
 def test_a_batch_larger_than_the_fetch_size_is_read_whole(bootstrap, topic_prefix):
