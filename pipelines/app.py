@@ -29,6 +29,7 @@ from pipelines.commit import AckLedger, replay_uncommitted_from_start
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
 from pipelines.kafka_auth import faust_credentials
+from pipelines.kafka_fetch import set_fetch_timing
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.node_absence import NodeAbsence
@@ -68,6 +69,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         stream_wait_empty=False, web_host=settings.web_host, web_port=settings.web_port, web_bind=settings.web_host,
         consumer_auto_offset_reset="earliest", producer_acks=-1, producer_max_request_size=4_000_000,
         broker_max_poll_records=settings.max_poll_records,
+        consumer_max_fetch_size=settings.kafka_max_partition_fetch_bytes,
         logging_config=None,
     )
     topic = settings.topic
@@ -146,6 +148,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
                            inline_flush=source not in (events_t, heartbeats_t),
                            backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
+    set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms)
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:

@@ -1,0 +1,65 @@
+"""The fetch settings of issue 11 reach the aiokafka consumer the pipeline's Faust app creates (no broker)."""
+
+import asyncio
+import os
+
+from pipelines.app import create_app
+from pipelines.settings import PipelineSettings
+
+
+def test_fetch_settings_reach_the_consumer(tmp_path, bootstrap):
+    settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_bootstrap=bootstrap,
+                                kafka_max_partition_fetch_bytes=65_536, kafka_fetch_max_wait_ms=40,
+                                kafka_prefetch_backoff_ms=5)
+    app = create_app(settings)
+
+    async def started_fetcher():  # aiokafka binds the consumer to the running loop, as Faust's thread does
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        await consumer.start()
+        try:
+            return consumer._fetcher
+        finally:
+            await consumer.stop()
+
+    fetcher = asyncio.run(started_fetcher())
+    assert fetcher._max_partition_fetch_bytes == 65_536
+    assert fetcher._fetch_max_wait_ms == 40
+    assert fetcher._prefetch_backoff == 0.005
+
+
+def test_a_batch_larger_than_the_fetch_size_is_read_whole(bootstrap, topic_prefix):
+    """Producers batch metrics up to ~1 MB, past a 64 KiB per-partition fetch: the consumer must still
+    read every message of such a batch, on a partition that is not first in the fetch too."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"{topic_prefix}.fetch-size"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 4, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 200, "batch.size": 1_000_000})
+    for p in range(4):
+        for i in range(20):  # 20 x 20 KB incompressible on each partition: one ~400 KB batch each
+            producer.produce(topic, os.urandom(20_000), key=f"{p}-{i}".encode(), partition=p)
+    assert producer.flush(30) == 0
+
+    async def read_all() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, max_partition_fetch_bytes=65_536,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(4)]
+            consumer.assign(tps)
+            counts = dict.fromkeys(range(4), 0)
+            for _ in range(200):
+                got = await consumer.getmany(timeout_ms=500)
+                for tp, records in got.items():
+                    counts[tp.partition] += len(records)
+                if all(n >= 20 for n in counts.values()):
+                    break
+            return counts
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(read_all()) == {p: 20 for p in range(4)}
