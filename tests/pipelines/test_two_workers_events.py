@@ -5,6 +5,12 @@ log lines and heartbeats went through Faust's. A colleague lost 0.6% of the samp
 ingest run with Faust's buffer on the metrics topic, so the events topic is tried the same way:
 a burst of info-level events (stored, never paged) on every partition, a second worker that joins
 and leaves while they flow, and then every event Kafka holds must be in one of the two stores.
+
+Before pipelines/commit.py stopped Faust's fetch loop while it seeks partitions after a rebalance,
+this lost an event in one run of four with one join and leave (1 of 133,440): a message fetched at
+the old position, handed out across the seek, set Faust's read offset past the commit, and the
+re-read messages below it were dropped as already read (tests/pipelines/test_resume_after_rebalance.py
+shows the mechanism deterministically; this test only guards).
 """
 
 from __future__ import annotations
@@ -62,6 +68,12 @@ def _stored_codes(stack, home) -> set[int]:
     return {int(row["code"]) if isinstance(row, dict) else int(row[0]) for row in rows}
 
 
+def second_reads(port: int) -> int:
+    r = httpx.post(f"http://127.0.0.1:{port}/query", timeout=30,
+                   json={"sql": "SELECT count() FROM gpuwatch.node_events"})
+    return r.json()["rows"][0][0] if r.status_code == 200 else 0
+
+
 def test_no_node_event_is_lost_when_partitions_move(stack, bootstrap, tmp_path):
     env = {"GPUWATCH_KAFKA_SESSION_TIMEOUT_S": "6", "GPUWATCH_CHECKPOINT_INTERVAL_S": "1"}
     stack.start_pipeline(**env)
@@ -71,19 +83,17 @@ def test_no_node_event_is_lost_when_partitions_move(stack, bootstrap, tmp_path):
     try:
         wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.node_events") > 0, 90,
                  what="the first worker to store events")
-        second_port = free_port()
-        second = stack.spawn("pipeline-2", "pipeline", GPUWATCH_HOME=str(tmp_path / "second"),
-                             GPUWATCH_WEB_PORT=str(second_port), **env)
-        second.wait_for_line("pipeline: ready")
-
-        def second_reads() -> int:
-            r = httpx.post(f"http://127.0.0.1:{second_port}/query", timeout=30,
-                           json={"sql": "SELECT count() FROM gpuwatch.node_events"})
-            return r.json()["rows"][0][0] if r.status_code == 200 else 0
-        wait_for(second_reads, 90, interval=1.0, what="the second worker to take partitions over")
-        time.sleep(10)
-        second.stop()
-        time.sleep(15)  # the partitions are back on the first worker
+        for _ in range(2):  # each rebalance is a chance to lose what was in flight
+            second_port = free_port()
+            second = stack.spawn("pipeline-2", "pipeline", GPUWATCH_HOME=str(tmp_path / "second"),
+                                 GPUWATCH_WEB_PORT=str(second_port), **env)
+            second.wait_for_line("pipeline: ready")
+            before = second_reads(second_port)
+            wait_for(lambda port=second_port, n=before: second_reads(port) > n, 90, interval=1.0,
+                     what="the second worker to take partitions over")
+            time.sleep(8)
+            second.stop()
+            time.sleep(12)  # the partitions are back on the first worker
     finally:
         stop.set()
         publisher.join(30)
