@@ -97,11 +97,13 @@ def test_no_node_event_is_lost_when_partitions_move(stack, bootstrap, tmp_path):
     finally:
         stop.set()
         publisher.join(30)
-    in_kafka = {int(doc["code"]) for doc in _pages(bootstrap, stack.topic(EVENTS.name)) if doc.get("title") == "test event"}
-    wait_for(lambda: stack.scalar("SELECT max(code) FROM gpuwatch.node_events WHERE title = 'test event'") == max(in_kafka),
-             120, what="the first worker to store the last event")
+    in_kafka = {int(doc["code"]) for doc in _pages(bootstrap, stack.topic(EVENTS.name))
+                if doc.get("title") == "test event"}
+    last = "SELECT max(code) FROM gpuwatch.node_events WHERE title = 'test event'"
+    wait_for(lambda: stack.scalar(last) == max(in_kafka), 120, what="the first worker to store the last event")
     time.sleep(5)  # its flush interval: the last events of the other partitions
     stack.stop_all()
     stored = _stored_codes(stack, stack.home) | _stored_codes(stack, tmp_path / "second")
     missing = in_kafka - stored
-    assert not missing, f"{len(missing)} of {len(in_kafka)} events in Kafka but in neither store, e.g. {sorted(missing)[:4]}"
+    assert not missing, (f"{len(missing)} of {len(in_kafka)} events in Kafka but in neither store, "
+                         f"e.g. {sorted(missing)[:4]}")
