@@ -62,3 +62,84 @@ def test_a_never_committed_source_partition_is_read_again_from_its_beginning():
     assert position == {never: 0, zero: 0, committed: 42, changelog: 57}  # tables' changelogs are Faust's own
     # Faust reads on from there without treating the jump back as a gap of acked offsets
     assert consumer._read_offset[never] is None and consumer._committed_offset[committed] == 42
+
+
+class _Record:
+    """What aiokafka's getmany returns for one message (only what Faust reads)."""
+
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.topic, self.partition, self.offset = tp.topic, tp.partition, offset
+        self.timestamp, self.timestamp_type, self.headers, self.key, self.value = 0, 0, [], b"n", b"{}"
+        self.checksum, self.serialized_key_size, self.serialized_value_size = None, 1, 2
+
+
+def _fetch_across_a_seek(replay: bool) -> list[int]:
+    """Faust's real fetch loop (``Consumer._drain_messages``) hands out a batch fetched at the old
+    position (offsets 57..66, each waiting a moment, as for room in a full stream buffer) while
+    table recovery seeks the partition back to its commit (42); then the fetcher reads from 42.
+    Returns the offsets handed to the processor (Faust's stream buffer), in order."""
+    return asyncio.run(asyncio.wait_for(_fetch_across_a_seek_async(replay), 10))
+
+
+async def _fetch_across_a_seek_async(replay: bool) -> list[int]:
+    tp = TP(SOURCE, 3)
+    app = faust.App("resume-test", broker="kafka://127.0.0.1:1", store="memory://")  # on this loop
+    app.topics._acking_topics.add(SOURCE)
+    consumer = app.consumer
+    consumer._active_partitions = {tp}
+    consumer._read_offset[tp] = 56
+    consumer._committed_offset[tp] = 42
+    seeking = asyncio.Event()
+    batches = [{tp: [_Record(tp, o) for o in range(57, 67)]}]
+
+    class Broker:
+        async def getmany(self, active_partitions, timeout):
+            if batches:
+                return batches.pop(0)
+            await asyncio.sleep(0.01)
+            return {}
+
+        def highwater(self, tp):
+            return 100
+
+        async def seek_to_committed(self):
+            seeking.set()
+            await asyncio.sleep(0.05)  # the round trip to the group coordinator
+            batches.append({tp: [_Record(tp, o) for o in range(42, 67)]})  # read again from the commit
+            return {tp: 42}
+
+    consumer._thread = Broker()
+    handed: list[int] = []
+
+    async def on_message(message):
+        handed.append(message.offset)
+        if message.offset == 58:
+            await seeking.wait()
+        await asyncio.sleep(0.01)
+
+    consumer.callback = on_message
+    if replay:
+        replay_uncommitted_from_start(consumer, {SOURCE})
+    fetcher = faust.Service()
+    loop = asyncio.create_task(consumer._drain_messages(fetcher))
+    await asyncio.sleep(0.015)  # the loop is handing out the stale batch
+    await consumer.perform_seek()
+    await asyncio.sleep(1.0)  # the fetcher reads from the commit
+    fetcher._stopped.set()
+    if loop.done():
+        loop.result()  # the fetch loop's own error, if it failed
+    loop.cancel()
+    return handed
+
+
+def test_faust_alone_drops_what_it_reads_again_after_a_seek_that_came_mid_batch():
+    """The mechanism of the loss with Faust's own stream buffer (two workers, issue 9): the stale
+    message whose hand-out straddles the seek sets Faust's read offset back past the commit, so the
+    messages read again from the commit are dropped as already read (no worker handles 42..56)."""
+    handed = _fetch_across_a_seek(replay=False)
+    assert not set(range(42, 57)) & set(handed), handed
+
+
+def test_the_fetch_loop_stops_while_partitions_are_sought_so_nothing_is_skipped():
+    handed = _fetch_across_a_seek(replay=True)
+    assert set(range(42, 67)) <= set(handed), sorted(set(range(42, 67)) - set(handed))
