@@ -1,14 +1,17 @@
 """The fetch settings of issue 11 reach the aiokafka consumer the pipeline's Faust app creates (no broker)."""
 
 import asyncio
+import uuid
 import os
 
 from pipelines.app import create_app
 from pipelines.settings import PipelineSettings
 
 
-def test_fetch_settings_reach_the_consumer(tmp_path, bootstrap):
+def test_fetch_settings_reach_the_consumer(tmp_path, bootstrap, chdb_session_dsn):
+    # create_app opens the store: in this process only the session's chDB path may be opened
     settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_bootstrap=bootstrap,
+                                clickhouse_dsn=chdb_session_dsn, clickhouse_database=f"t_{uuid.uuid4().hex[:12]}",
                                 kafka_max_partition_fetch_bytes=65_536, kafka_fetch_max_wait_ms=40,
                                 kafka_prefetch_backoff_ms=5)
     app = create_app(settings)
