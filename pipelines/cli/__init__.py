@@ -64,7 +64,11 @@ def settings_error_line(e: Exception) -> str | None:
     Settings are read inside each command, so this is where a typo in the environment turns
     from a traceback into the line a user can act on.
     """
-    if type(e).__name__ != "ValidationError" or not type(e).__module__.startswith("pydantic"):
+    if not type(e).__module__.startswith("pydantic"):
+        return None
+    if type(e).__name__ == "SettingsError":  # a value that is not even JSON, from the environment
+        return f"{e}{': ' + str(e.__cause__) if e.__cause__ else ''}"
+    if type(e).__name__ != "ValidationError":
         return None
     first = e.errors()[0]
     where = ".".join(map(str, first["loc"])) or type(e).__name__

@@ -99,3 +99,10 @@ def test_a_bad_setting_in_the_environment_is_one_line_naming_it(tmp_path, args):
     assert "Traceback" not in r.stderr
     (line,) = lines(r.stderr)
     assert line.startswith(f"gpuwatch {args[0]}: error: topic_partitions: ") and "metrics=3" in line, line
+
+
+def test_a_setting_that_is_not_json_is_one_line_naming_it(tmp_path):
+    r = gpuwatch("status", tmp_path=tmp_path, GPUWATCH_TOPIC_PARTITIONS="not json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    (line,) = lines(r.stderr)
+    assert line.startswith("gpuwatch status: error: ") and '"topic_partitions"' in line, line
