@@ -61,16 +61,22 @@ def batch(ts: float, value: float, node: str = "n1") -> bytes:
                          "samples": [{"gpu": 0, "uuid": "GPU-0", "metric": "gpu_temp_c", "value": value}]})
 
 
-def test_a_message_delivered_twice_is_counted_once_in_its_window(store):
+def metrics_context(store) -> PipelineContext:
+    """A worker's context on ``store``: a real sink, columnar windows and the built-in rules; sends go nowhere."""
     sink = ClickHouseSink(store, max_age_s=3600)
-    windows = ColumnarWindows(60, 0, 10, written_upto=sink.last_window)
 
     async def send(key, value):
         pass
 
-    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink, windows=windows,
-                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
-                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    return PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
+                           windows=ColumnarWindows(60, 0, 10, written_upto=sink.last_window),
+                           rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
+                           send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+
+
+def test_a_message_delivered_twice_is_counted_once_in_its_window(store):
+    ctx = metrics_context(store)
+    sink, windows = ctx.sink, ctx.windows
     start = (time.time() // 60 - 10) * 60
     events = [Event(Message(TOPIC, 0, off), b"n1", batch(start + off, 50.0 + off)) for off in range(5)]
     # offsets 3 and 4 are delivered again, as after a seek back to the committed offset 3
@@ -90,15 +96,8 @@ def test_a_revoked_partition_takes_its_nodes_state_with_it(store):
     from pipelines.decide import Condition
     from pipelines.detect.node_absence import NodeAbsence
 
-    sink = ClickHouseSink(store, max_age_s=3600)
-
-    async def send(key, value):
-        pass
-
-    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
-                          windows=ColumnarWindows(60, 0, 10, written_upto=sink.last_window),
-                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
-                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    ctx = metrics_context(store)
+    sink = ctx.sink
     absence = NodeAbsence()
     now = time.time()
     for node, partition in (("kept", 0), ("moved", 1)):
@@ -180,15 +179,8 @@ ACKED: list[int] = []
 def test_an_event_whose_partition_is_revoked_while_it_is_handled_leaves_nothing_behind(store):
     """Revoked mid-`handle`: not acked, no rows, no state; read again from the commit, it counts once."""
     ACKED.clear()
-    sink = ClickHouseSink(store, max_age_s=3600)
-    windows = ColumnarWindows(60, 0, 10, written_upto=sink.last_window)
-
-    async def send(key, value):
-        pass
-
-    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink, windows=windows,
-                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
-                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    ctx = metrics_context(store)
+    sink, windows = ctx.sink, ctx.windows
     metrics = MetricsProcessor(ctx)
 
     class RevokedMidway:
@@ -227,15 +219,8 @@ def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_rev
     from pipelines.store import StoreError
 
     ACKED.clear()
-    sink = ClickHouseSink(store, max_age_s=3600)
-
-    async def send(key, value):
-        pass
-
-    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=sink,
-                          windows=ColumnarWindows(60, 0, 10, written_upto=sink.last_window),
-                          rules=RuleSet.from_file(None, database=store.database), ledger=AckLedger(_ack),
-                          send_alert=send, send_dead_letter=send, metrics_topic=TOPIC)
+    ctx = metrics_context(store)
+    sink = ctx.sink
     attempts = []
 
     class StoreDown:
