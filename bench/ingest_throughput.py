@@ -161,6 +161,22 @@ class Worker:
                    "GROUP BY src_partition, src_offset"})
         return {(int(p), int(o)): int(n) for p, o, n in r.json()["rows"]}
 
+    def gc_pauses(self) -> dict:
+        """The worker's garbage-collection pauses, from its ``gpuwatch_gc_pause_seconds`` histogram."""
+        r = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30)
+        total, longest = 0.0, 0.0
+        counts: dict[str, float] = {}
+        for line in r.text.splitlines():
+            if line.startswith("gpuwatch_gc_pause_seconds_sum"):
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("gpuwatch_gc_pause_seconds_bucket"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                counts[le] = counts.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
+        bounds = sorted((float(le), n) for le, n in counts.items())
+        if bounds:  # the longest pause is at most the first bucket bound that holds every collection
+            longest = next((le for le, n in bounds if n >= bounds[-1][1]), math.inf)
+        return {"gc_s": total, "gc_longest_le_s": longest}
+
     def cpu_s(self) -> float:
         t = self.proc.cpu_times()
         return t.user + t.system
@@ -240,9 +256,12 @@ def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, 
         wall = time.monotonic() - (first or time.monotonic())
         cpu = [w.cpu_s() for w in workers]
         counts = [w.counted() for w in workers]
+        gc_pauses = [w.gc_pauses() for w in workers]
         distinct = distinct_samples(workers) if n > 1 else sum(counts)
         print(f"  {n} worker(s): stored {counts} ({distinct:,} distinct samples) in {wall:.1f} s, "
               f"{sum(cpu):.1f} CPU-s", flush=True)
+        print(f"  garbage collection: {sum(g['gc_s'] for g in gc_pauses):.1f} s of pauses, the longest <= "
+              f"{max(g['gc_longest_le_s'] for g in gc_pauses):g} s", flush=True)
         return {"samples": distinct, "per_worker": counts, "cpu_s": sum(cpu),
                 "peak_rss_mib": max(w.peak_rss_mib() for w in workers), "wall_s": wall}
     finally:

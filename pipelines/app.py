@@ -49,6 +49,7 @@ from pipelines.sinks.tables import TableSpec
 from pipelines.store import ChdbOwner, Store, chdb_path, is_chdb
 from pipelines.transforms.aggregate_columns import ColumnarWindows
 from pipelines.transforms.rules import RuleSet
+from pipelines.worker_gc import GC_PAUSES, freeze_survivors, full_collection
 from schemas.topics import ALERTS, DEADLETTER, EVENTS, HEARTBEATS, LOGS, METRICS, NOTIFICATIONS
 
 log = logging.getLogger("gpuwatch.pipeline")
@@ -145,7 +146,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     for source, processor in processors.items():
         app.agent(source, name=f"process-{source.get_topic_name()}")(
             processor_loop(ctx, processor, checkpoints if source in (metrics_t, events_t) else None,
-                           inline_flush=source not in (events_t, heartbeats_t),
+                           flush_when_due=source not in (events_t, heartbeats_t),
                            backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
     set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms)
@@ -154,6 +155,20 @@ def create_app(settings: PipelineSettings) -> faust.App:
     async def flush_due() -> None:
         if ctx.sink.due() or ctx.ledger.pending():
             await ctx.flush()
+
+    gc_pauses = GC_PAUSES.install()
+    if settings.gc_freeze_interval_s:
+        @app.timer(settings.gc_freeze_interval_s)
+        async def freeze_gc_survivors() -> None:
+            freeze_survivors()
+            gc_pauses.report_slow()
+
+    if settings.gc_full_interval_s:
+        @app.timer(settings.gc_full_interval_s)
+        async def collect_frozen() -> None:
+            t0 = time.perf_counter()
+            freed = full_collection()
+            log.info("full garbage collection: %d objects freed in %.0f ms", freed, (time.perf_counter() - t0) * 1000)
 
     @app.timer(5.0)
     async def silent_nodes() -> None:

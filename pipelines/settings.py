@@ -170,9 +170,11 @@ class PipelineSettings(CommonSettings):
     #: 50 ms was worse in 2 runs (breach p99 0.68-0.93 s, ingest down to 5.7-12.8k samples/s).
     kafka_fetch_max_wait_ms: int = Field(default=1500, ge=0, le=60_000)
     #: Longest the consumer holds back the next fetch while fetched records wait to be taken (aiokafka's
-    #: ``prefetch_backoff``, 100 ms): paused and backlogged partitions always have some waiting. 10 ms
-    #: gave no clear gain over 100 ms in 2 runs, so it stays.
-    kafka_prefetch_backoff_ms: int = Field(default=100, ge=0, le=10_000)
+    #: ``prefetch_backoff``, 100 ms): paused and backlogged partitions always have some waiting, so
+    #: every fetch cycle waited for it, and a quiet partition's sample waited for one or two cycles.
+    #: Once the processors stopped waiting for inserts and gave the loop up between batches, 10 ms
+    #: took the breach's pipeline stage under ingest from p50 211-323 ms to 8 ms (bench/alert_latency.py).
+    kafka_prefetch_backoff_ms: int = Field(default=10, ge=0, le=10_000)
     #: Unread messages over all partitions past which /healthz answers 503.
     max_consumer_lag: int = Field(default=500_000, ge=1)
     #: Largest message accepted; larger ones are dead-lettered.
@@ -187,4 +189,13 @@ class PipelineSettings(CommonSettings):
     #: the node's models (tens of ms each), so this is a CPU cost per node and second: at 10 s it was a
     #: fifth of the pipeline's time. A restarted worker replays the rest from Kafka into its detectors.
     checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    #: How often the worker freezes the objects that survived the young collections, so a full
+    #: collection never walks every series' state (pipelines/worker_gc.py). 0: never.
+    gc_freeze_interval_s: float = Field(default=5.0, ge=0)
+    #: How often the frozen objects are collected too (one longer pause; frees cycles among them). 0: never.
+    gc_full_interval_s: float = Field(default=3600.0, ge=0)
+    #: How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms). The
+    #: Kafka consumer's thread and the inserts' thread give the GIL up at every socket call and must
+    #: wait this long to get it back while the processors run: a fetch waited several such turns.
+    gil_switch_interval_s: float = Field(default=0.0005, gt=0, le=0.1)
     log_level: str = "info"

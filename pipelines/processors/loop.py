@@ -93,11 +93,12 @@ async def handle_one(ctx: PipelineContext, processor: Any, msg: Any, key: Any, v
 
 
 def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None = None, *,
-                   inline_flush: bool = True, backpressure: bool = True):
+                   flush_when_due: bool = True, backpressure: bool = True):
     """The Faust agent body for ``processor``; ``checkpoints.write(partition)`` after each event.
 
-    Without ``inline_flush`` the processor never waits for an insert: the flush timer stores its
-    rows and acks its events (pipelines/app.py), while it keeps handling batches. Without
+    The processor never waits for an insert: with ``flush_when_due`` it starts a flush once the
+    sink is due (:meth:`PipelineContext.flush_soon`) and goes on handling batches while the
+    insert runs; without it the flush timer stores its rows and acks its events (pipelines/app.py). Without
     ``backpressure`` (node events, heartbeats: few, and what pages) it does not wait for a slow
     store either: an XID must not queue behind an insert of bulk metrics (issue 11)."""
 
@@ -121,11 +122,16 @@ def processor_loop(ctx: PipelineContext, processor: Any, checkpoints: Any | None
                     checkpoints.write(msg.partition)
             ctx.ledger.hold(msg.topic, msg.partition, msg.offset, event, epoch)
             try:
-                if inline_flush and ctx.sink.due():
-                    await ctx.flush()
+                if flush_when_due and ctx.sink.due():
+                    ctx.flush_soon()
                 if backpressure and ctx.sink.overloaded():
                     await ctx.backpressure()
             except Exception:  # a flush never raises for the store; anything else is a bug to see, not to die of
                 telemetry.PROCESSOR_ERRORS.labels("flush").inc()
                 log.exception("flush after %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+            # Let the event loop run what is ready before the next event. Taking the next event from a
+            # full buffer does not suspend, so a processor draining a backlog would otherwise keep the
+            # loop to itself: the fetched messages waiting to be handed over (a quiet node's breach among
+            # them), node events, alert sends and the flush all waited for a pause in the backlog.
+            await asyncio.sleep(0)
     return loop

@@ -104,6 +104,19 @@ class _Batch:
     rejected: int = 0
 
 
+class _ColumnParts:
+    """Column batches sealed for one insert; joined into an Arrow table only when written."""
+
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def to_arrow(self) -> Any:
+        return type(self.parts[0]).concat(self.parts).to_arrow()
+
+
 @dataclass(frozen=True)
 class FlushResult:
     #: rows stored by this flush
@@ -266,10 +279,10 @@ class ClickHouseSink:
             if buf.rows:
                 self._queue.append(_Batch(table, buf.spec, buf.rows,
                                           self.dedup_token(table, buf.ranges, len(buf.rows))))
-            if buf.parts:
-                arrow = type(buf.parts[0]).concat(buf.parts).to_arrow()
+            if buf.parts:  # made into one Arrow table by the insert's thread, not on the event loop
                 token = self.dedup_token(table, buf.ranges, buf.part_rows)
-                self._queue.append(_Batch(table, buf.spec, arrow, token and f"{token}:arrow", arrow=True))
+                self._queue.append(_Batch(table, buf.spec, _ColumnParts(buf.parts), token and f"{token}:arrow",
+                                          arrow=True))
         self._buffers, self._oldest = {}, None
 
     async def flush(self) -> FlushResult:
@@ -298,6 +311,8 @@ class ClickHouseSink:
 
     async def _write(self, batch: _Batch) -> int:
         loop = asyncio.get_running_loop()
+        if isinstance(batch.rows, _ColumnParts):
+            batch.rows = await loop.run_in_executor(None, batch.rows.to_arrow)
         if batch.next_row is None:
             try:
                 if batch.arrow:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -61,9 +62,9 @@ def batch(ts: float, value: float, node: str = "n1") -> bytes:
                          "samples": [{"gpu": 0, "uuid": "GPU-0", "metric": "gpu_temp_c", "value": value}]})
 
 
-def metrics_context(store) -> PipelineContext:
+def metrics_context(store, max_rows: int = 200_000) -> PipelineContext:
     """A worker's context on ``store``: a real sink, columnar windows and the built-in rules; sends go nowhere."""
-    sink = ClickHouseSink(store, max_age_s=3600)
+    sink = ClickHouseSink(store, max_age_s=3600, max_rows=max_rows)
 
     async def send(key, value):
         pass
@@ -235,3 +236,63 @@ def test_a_message_waiting_for_the_store_stops_waiting_once_its_partition_is_rev
     event = _AckedEvent(Message(TOPIC, 0, 3), b"n1", batch(time.time(), 50.0))
     asyncio.run(asyncio.wait_for(processor_loop(ctx, StoreDown())(Stream([event])), timeout=60))
     assert len(attempts) == 2 and sink.buffered_rows() == 0 and ctx.ledger.pending() == 0 and ACKED == []
+
+
+class SlowInserts:
+    """``store``, but every Arrow insert waits until the test opens the gate (an insert that takes long)."""
+
+    def __init__(self, store) -> None:
+        self._store, self.gate, self.started = store, threading.Event(), threading.Event()
+
+    def insert_arrow(self, *args, **kwargs):
+        self.started.set()
+        self.gate.wait(60)
+        return self._store.insert_arrow(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_batches_are_handled_while_an_insert_runs(store):
+    """A processor does not stop judging while its rows are inserted (issue 11: the insert held every breach)."""
+    slow = SlowInserts(store)
+    ctx = metrics_context(slow, max_rows=1)  # due after every batch
+    now = time.time()
+    events = [Event(Message(TOPIC, p, 0), node.encode(), batch(now, 50.0, node)) for p, node in ((0, "a"), (1, "b"))]
+
+    async def run() -> bool:
+        task = asyncio.create_task(processor_loop(ctx, MetricsProcessor(ctx))(Stream(events)))
+        try:
+            for _ in range(600):  # the first batch's insert cannot end until the gate opens (30 s at most)
+                if ctx.read_offsets.get((TOPIC, 1)) == 0 and slow.started.is_set():
+                    return True  # the second batch was handled, the insert is still held
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            slow.gate.set()
+            await task
+            await ctx.flush()
+
+    assert asyncio.run(run()), "the second batch waited for the first one's insert"
+    assert store.query(f"SELECT count() FROM {store.database}.metrics_raw").rows[0][0] == 2
+
+
+def test_a_processor_draining_a_backlog_lets_other_work_run_between_batches(store):
+    """A full buffer never suspends the loop by itself: without a yield, a breach or a node event fetched
+    meanwhile waited for the whole backlog (issue 11)."""
+    ctx = metrics_context(store)
+    now = time.time()
+    backlog = [Event(Message(TOPIC, 0, off), b"n1", batch(now - 200 + off, 50.0)) for off in range(50)]
+    seen_at: list[int | None] = []
+
+    async def other_work() -> None:  # e.g. the events processor with an XID to page
+        seen_at.append(ctx.read_offsets.get((TOPIC, 0)))
+
+    async def run() -> None:
+        drain = asyncio.create_task(processor_loop(ctx, MetricsProcessor(ctx))(Stream(backlog)))
+        await asyncio.sleep(0)  # the drain starts first
+        other = asyncio.create_task(other_work())
+        await asyncio.gather(drain, other)
+
+    asyncio.run(run())
+    assert seen_at and seen_at[0] is not None and seen_at[0] < 49, f"other work ran only at offset {seen_at}"
