@@ -382,15 +382,24 @@ class XidAgent:
         self.log.close()
 
 
+#: How long an XID agent runs after it is ready before its line is written.
+XID_SETTLE_S = 1.5
+
+
 def xid_trials(work: Path, bootstrap: str, prefix: str, env: dict, hook: Webhook, alerts: AlertTopicWatch,
                phase: str, n: int, timeout: float) -> list[dict]:
-    """Each trial: a fresh agent (started while the previous trial ran) gets one XID line; time to its page."""
+    """Each trial: a fresh agent gets one XID line once it has started; time to its page.
+
+    The next agent starts only after this trial: started beside it (as before), a Python process's
+    start-up (about a CPU-second) competed with the worker for this two-core machine's CPU in every
+    trial, which a kernel-log line on a running host does not meet.
+    """
     out = []
-    nxt = XidAgent(work, bootstrap, prefix, f"xid-{phase}-0", env)
     for i in range(n):
-        agent = nxt
-        nxt = XidAgent(work, bootstrap, prefix, f"xid-{phase}-{i + 1}", env) if i + 1 < n else None
-        if not agent.ready():
+        agent = XidAgent(work, bootstrap, prefix, f"xid-{phase}-{i}", env)
+        if agent.ready():
+            time.sleep(XID_SETTLE_S)  # past its first scrape and publishes
+        else:
             agent.stop()
             out.append({"node": agent.node, "written": None, "webhook": None})
             continue

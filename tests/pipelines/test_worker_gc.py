@@ -32,8 +32,9 @@ def test_survivors_are_frozen_and_garbage_is_not():
     kept = [Node() for _ in range(1000)]
     frozen = freeze_survivors()
     assert dead() is None
-    assert frozen >= 1000 and gc.get_freeze_count() == frozen
-    assert all(not any(o is n for o in gc.get_objects()) for n in kept[:3])  # no collection walks them now
+    assert frozen >= len(kept)
+    tracked = {id(o) for o in gc.get_objects()}  # what a collection walks: frozen objects are not among them
+    assert not any(id(n) in tracked for n in kept)
 
 
 def test_a_full_collection_frees_cycles_that_died_while_frozen():
