@@ -39,7 +39,7 @@ Targets (exit status 1 when one is missed): breach -> webhook p99 <= 0.5 s and
 idle, <= 300 ms under ingest; XID line -> webhook p99 <= 0.3 s idle and under
 ingest; no page lost; exactly one page per fault.
 
-    python bench/alert_latency.py [--trials 20] [--xid-trials 20] [--backlog-nodes 30 --backlog-ticks 600]
+    python bench/alert_latency.py [--trials 20] [--xid-trials 20] [--backlog-nodes 30 --backlog-ticks 1200]
 """
 
 from __future__ import annotations
@@ -573,7 +573,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--xid-trials", type=int, default=20)
     ap.add_argument("--backlog-nodes", type=int, default=30)
-    ap.add_argument("--backlog-ticks", type=int, default=600)
+    ap.add_argument("--backlog-ticks", type=int, default=1200)
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds an idle trial keeps breaching, waiting for its page")
     ap.add_argument("--ingest-timeout", type=float, default=30.0, help="the same, under ingest")
     ap.add_argument("--skip-faults", action="store_true")
