@@ -163,18 +163,21 @@ class Worker:
 
     def gc_pauses(self) -> dict:
         """The worker's garbage-collection pauses, from its ``gpuwatch_gc_pause_seconds`` histogram."""
+        from prometheus_client.parser import text_string_to_metric_families
+
         r = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30)
-        total, longest = 0.0, 0.0
-        counts: dict[str, float] = {}
-        for line in r.text.splitlines():
-            if line.startswith("gpuwatch_gc_pause_seconds_sum"):
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("gpuwatch_gc_pause_seconds_bucket"):
-                le = line.split('le="', 1)[1].split('"', 1)[0]
-                counts[le] = counts.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
-        bounds = sorted((float(le), n) for le, n in counts.items())
-        if bounds:  # the longest pause is at most the first bucket bound that holds every collection
-            longest = next((le for le, n in bounds if n >= bounds[-1][1]), math.inf)
+        total, buckets = 0.0, {}
+        for fam in text_string_to_metric_families(r.text):
+            if fam.name == "gpuwatch_gc_pause_seconds":
+                for s in fam.samples:
+                    if s.name.endswith("_sum"):
+                        total += s.value
+                    elif s.name.endswith("_bucket"):  # cumulative per generation: add them up per bound
+                        le = float(s.labels["le"])
+                        buckets[le] = buckets.get(le, 0.0) + s.value
+        bounds = sorted(buckets.items())
+        # the longest pause is at most the first bound that holds every collection
+        longest = next((le for le, n in bounds if n >= bounds[-1][1]), math.inf) if bounds else 0.0
         return {"gc_s": total, "gc_longest_le_s": longest}
 
     def cpu_s(self) -> float:

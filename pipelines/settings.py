@@ -173,7 +173,7 @@ class PipelineSettings(CommonSettings):
     #: ``prefetch_backoff``, 100 ms): paused and backlogged partitions always have some waiting, so
     #: every fetch cycle waited for it, and a quiet partition's sample waited for one or two cycles.
     #: Once the processors stopped waiting for inserts and gave the loop up between batches, 10 ms
-    #: took the breach's pipeline stage under ingest from p50 211-323 ms to 8 ms (bench/alert_latency.py).
+    #: took the breach's pipeline stage under ingest from p50 211-323 ms to 8-20 ms (bench/alert_latency.py).
     kafka_prefetch_backoff_ms: int = Field(default=10, ge=0, le=10_000)
     #: Unread messages over all partitions past which /healthz answers 503.
     max_consumer_lag: int = Field(default=500_000, ge=1)

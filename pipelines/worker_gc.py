@@ -11,11 +11,12 @@ collector never scans it again) and runs the youngest generation less often.
 
 That alone leaves the oldest generation growing while the worker runs: every
 series' window and detector state (lists and deques of floats) ends up there,
-and a full collection walks every reference in it. On 64 nodes of 8 GPUs one
-full collection stopped the worker for 0.25-0.45 s, and those collections were
-a fifth of the metrics path's CPU; a page that arrived during one waited for it
-(issue 11's p99 outliers under ingest). So the worker also *freezes what
-survives*: every ``freeze_every_s`` it collects the young generations (short:
+and a full collection walks every reference in it. Run in-process on 64 nodes
+of 8 GPUs with CPython's default thresholds, one full collection stopped the
+metrics processor for 0.25-0.45 s, and a page that arrives during one waits for
+it; the worker's own thresholds make them rarer, not shorter, and the state
+keeps growing with the fleet. So the worker also *freezes what survives*: every
+``GPUWATCH_GC_FREEZE_INTERVAL_S`` it collects the young generations (short:
 only what was made since the last freeze) and freezes the survivors, so the
 generation a full collection walks stays small. Cycles among frozen objects
 are not collected until the next :func:`full_collection`, which a worker runs

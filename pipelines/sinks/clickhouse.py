@@ -109,9 +109,10 @@ class _ColumnParts:
 
     def __init__(self, parts: list) -> None:
         self.parts = parts
+        self.rows = sum(len(p) for p in parts)  # read at every event (the sink's bound), so counted once
 
     def __len__(self) -> int:
-        return sum(len(p) for p in self.parts)
+        return self.rows
 
     def to_arrow(self) -> Any:
         return type(self.parts[0]).concat(self.parts).to_arrow()
