@@ -28,6 +28,7 @@ from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, freeze, thaw
 from pipelines.commit import AckLedger, replay_uncommitted_from_start
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
+from pipelines.eager_dispatch import dispatch_eagerly
 from pipelines.kafka_auth import faust_credentials
 from pipelines.kafka_fetch import set_fetch_timing
 from pipelines.detect import new_node_detectors
@@ -150,6 +151,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
                            backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
     set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms)
+    dispatch_eagerly(app.consumer)
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
