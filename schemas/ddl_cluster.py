@@ -40,6 +40,8 @@ _CREATE_TABLE = re.compile(
     r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\b(?P<args>\([^)]*\))?(?P<rest>.*)$", re.I | re.S)
 _ALTER_ADD = re.compile(r"^ALTER TABLE (?P<db>\w+)\.(?P<name>\w+)\s+(?P<change>ADD COLUMN IF NOT EXISTS .*)$",
                         re.I | re.S)
+_ALTER_ADD_INDEX = re.compile(r"^ALTER TABLE (?P<db>\w+)\.(?P<name>\w+)\s+(?P<change>ADD INDEX IF NOT EXISTS .*)$",
+                              re.I | re.S)
 _CREATE_VIEW = re.compile(r"^CREATE VIEW IF NOT EXISTS (?P<db>\w+)\.(?P<name>\w+)\s+AS\s", re.I)
 _ORDER_BY = re.compile(r"\bORDER BY\s+\(?\s*(?P<first>\w+)", re.I)
 _NON_REPLICATED_WINDOW = re.compile(r"\bnon_replicated_deduplication_window\b", re.I)
@@ -67,6 +69,9 @@ def render_for_cluster(stmt: str, db: str, cluster: str) -> list[str]:
         # A new column goes on the storage and on the Distributed table in front of it.
         return [f"ALTER TABLE {m['db']}.{m['name']}{LOCAL_SUFFIX} {on} {m['change']}",
                 f"ALTER TABLE {m['db']}.{m['name']} {on} {m['change']}"]
+    if m := _ALTER_ADD_INDEX.match(stmt):
+        # A data-skipping index belongs to the storage; the Distributed table holds no data.
+        return [f"ALTER TABLE {m['db']}.{m['name']}{LOCAL_SUFFIX} {on} {m['change']}"]
     if m := _CREATE_VIEW.match(stmt):
         # A view over the Distributed table reads every shard; it only needs to exist on every server.
         return [stmt[:m.end("name")] + f" {on}" + stmt[m.end("name"):]]

@@ -22,7 +22,8 @@ exactly-once into the tables that record their Kafka source:
   on a failing store: processors keep consuming and detecting meanwhile.
 * tables with source columns (``metrics_raw``, ``logs``) are resumed from the
   highest offset already stored per partition, so a replay after a crash skips
-  what is already there (:meth:`ClickHouseSink.stored_upto`).
+  what is already there (:meth:`ClickHouseSink.stored_upto`); each insert into
+  them records that offset in a small table (:mod:`pipelines.sinks.resume_points`).
 
 When the store is down, queued and buffered rows grow to ``max_buffered_rows``;
 past that :meth:`ClickHouseSink.overloaded` turns true and processors wait,
@@ -45,6 +46,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from pipelines import telemetry
+from pipelines.sinks.resume_points import ResumePoints
 from pipelines.sinks.tables import CORE_TABLES, TableSpec
 from pipelines.store import Store
 
@@ -99,6 +101,8 @@ class _Batch:
     rows: Any
     token: str | None
     arrow: bool = False
+    #: partition -> [first, last] source offsets of the rows (their resume points once stored)
+    ranges: dict[int, list[int]] = field(default_factory=dict)
     #: None: write as one insert; an index: quarantine, row by row, resuming at that row
     next_row: int | None = None
     rejected: int = 0
@@ -160,6 +164,7 @@ class ClickHouseSink:
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._stored_upto: dict[tuple[str, int], int] = {}
+        self._resume = ResumePoints(store)
         self._last_windows: dict[str, int] | None = None
         self._flush_lock = asyncio.Lock()
         self.stats = SinkStats()
@@ -170,12 +175,7 @@ class ClickHouseSink:
         key = (table, partition)
         hit = self._stored_upto.get(key)
         if hit is None:
-            spec = self.specs[table]
-            part_col, off_col = spec.source_columns  # type: ignore[misc]
-            res = self.store.query(
-                f"SELECT max({off_col}), count() FROM {self.store.database}.{table} WHERE {part_col} = {int(partition)}")
-            mx, n = res.rows[0]
-            hit = int(mx) if n else -1
+            hit = self._resume.stored_upto(table, self.specs[table].source_columns, partition)  # type: ignore[arg-type]
             self._stored_upto[key] = hit
         return hit
 
@@ -279,11 +279,11 @@ class ClickHouseSink:
         for table, buf in self._buffers.items():
             if buf.rows:
                 self._queue.append(_Batch(table, buf.spec, buf.rows,
-                                          self.dedup_token(table, buf.ranges, len(buf.rows))))
+                                          self.dedup_token(table, buf.ranges, len(buf.rows)), ranges=buf.ranges))
             if buf.parts:  # made into one Arrow table by the insert's thread, not on the event loop
                 token = self.dedup_token(table, buf.ranges, buf.part_rows)
                 self._queue.append(_Batch(table, buf.spec, _ColumnParts(buf.parts), token and f"{token}:arrow",
-                                          arrow=True))
+                                          arrow=True, ranges=buf.ranges))
         self._buffers, self._oldest = {}, None
 
     async def flush(self) -> FlushResult:
@@ -331,11 +331,21 @@ class ClickHouseSink:
                 batch.next_row = 0
         if batch.next_row is not None:
             await self._quarantine(batch)
+        if batch.spec.source_columns and batch.ranges:
+            await self._record_resume_points(batch)
         stored = len(batch.rows) - batch.rejected
         self.stats.inserts += 1
         self.stats.rows_written[batch.table] = self.stats.rows_written.get(batch.table, 0) + stored
         telemetry.ROWS_WRITTEN.labels(batch.table).inc(stored)
         return stored
+
+    async def _record_resume_points(self, batch: _Batch) -> None:
+        """Best effort: a point that fails to land lags, and the next reader scans the rows above it."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._resume.record, batch.table, batch.ranges)
+        except Exception as e:  # noqa: BLE001 - the rows are stored; only the shortcut to them is late
+            log.warning("resume point for %s not recorded (%s); a replay scans the rows above the last one",
+                        batch.table, str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
 
     async def _quarantine(self, batch: _Batch) -> None:
         """Write ``batch`` row by row from ``next_row``; progress survives a recoverable failure."""

@@ -119,3 +119,9 @@ def test_compose_two_shard_profile_defines_what_the_cluster_ddl_needs():
         macros = ET.parse(ROOT / "infra/clickhouse/cluster.d" / f"macros-{name}.xml").getroot()
         assert macros.findtext("macros/shard") and macros.findtext("macros/replica") == name
         assert f"macros-{name}.xml" in mounts and "remote_servers.xml" in mounts
+
+
+def test_a_skip_index_goes_on_the_storage_not_the_distributed_table():
+    stmts = render_for_cluster("ALTER TABLE g.logs ADD INDEX IF NOT EXISTS i src_offset TYPE minmax GRANULARITY 1",
+                               "g", "c")
+    assert stmts == ["ALTER TABLE g.logs_local ON CLUSTER 'c' ADD INDEX IF NOT EXISTS i src_offset TYPE minmax GRANULARITY 1"]
