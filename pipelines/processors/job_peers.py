@@ -64,8 +64,15 @@ class JobClock:
         return out
 
 
-def encode_summary(s: JobSummary) -> bytes:
-    return orjson.dumps({"job": s.job, "node": s.node, "ts": s.ts, "values": s.values})
+def encode_summaries(summaries: list[JobSummary]) -> bytes:
+    """One message of a job's summaries (a JSON list; a single object is read as a list of one)."""
+    return orjson.dumps([{"job": s.job, "node": s.node, "ts": s.ts, "values": s.values} for s in summaries])
+
+
+def decode_summaries(value: bytes) -> list[JobSummary]:
+    d = orjson.loads(value)
+    return [JobSummary(str(e["job"]), str(e["node"]), float(e["ts"]), {str(k): float(v) for k, v in e["values"].items()})
+            for e in (d if isinstance(d, list) else [d])]
 
 
 class JobPeersProcessor:
@@ -96,12 +103,14 @@ class JobPeersProcessor:
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         telemetry.RECEIVED.labels(topic).inc()
         try:
-            d = orjson.loads(value)
-            summary = JobSummary(str(d["job"]), str(d["node"]), float(d["ts"]),
-                                 {str(k): float(v) for k, v in d["values"].items()})
+            summaries = decode_summaries(value)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             await self.ctx.dead_letter(topic, partition, offset, key, value, f"bad job summary: {e}")
             return
+        for summary in summaries:
+            await self._observe(summary, partition)
+
+    async def _observe(self, summary: JobSummary, partition: int) -> None:
         self._partition[summary.job] = partition
         entry = self.jobs.get(summary.job)
         if entry is None:

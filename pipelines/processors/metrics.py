@@ -10,6 +10,7 @@ the per-node detectors still walk a batch's samples.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from pipelines import telemetry
@@ -19,6 +20,12 @@ from pipelines.sinks.tables import ANOMALY_SCORES, FEATURES_1M, METRICS_RAW
 from pipelines.transforms.metric_columns import BatchRows, decode_metric_messages
 
 log = logging.getLogger("gpuwatch.processor.metrics")
+
+#: Job summaries are sent at most this often, one message per job holding every summary since the last
+#: send. One message per node per tick was as many Kafka messages as metric batches: each produced,
+#: fetched and handed over again (issue 10). The job-peers processor orders them in event time anyway.
+JOB_SUMMARY_SEND_S = 0.25
+
 
 class MetricsProcessor:
     """Everything done to one metric batch.
@@ -30,15 +37,26 @@ class MetricsProcessor:
 
     def __init__(self, ctx: PipelineContext, *, restore_book: Callable[[str], IncidentBook | None] | None = None,
                  detectors: Callable[[str], Any] | None = None,
-                 send_job_summary: Callable[[Any], Any] | None = None) -> None:
+                 send_job_summary: Callable[[str, list], Any] | None = None) -> None:
         self.ctx = ctx
-        #: Forwards per-job summaries, keyed by job, to the job-peers processor.
+        #: Forwards a job's summaries, keyed by job, to the job-peers processor: ``send_job_summary(job, summaries)``.
         self.send_job_summary = send_job_summary
+        #: job -> summaries not sent yet (sent every JOB_SUMMARY_SEND_S, and by the flush timer when idle)
+        self._summaries: dict[str, list] = {}
+        self._summaries_sent_at = time.monotonic()
         self.restore_book = restore_book
         self.make_detectors = detectors
         self.detectors: dict[str, Any] = {}
         #: node of the batch handled last (for checkpointing its detectors)
         self.last_node: str | None = None
+
+    async def send_job_summaries(self) -> None:
+        """Send every job's summaries not sent yet, one message per job."""
+        pending, self._summaries = self._summaries, {}
+        self._summaries_sent_at = time.monotonic()
+        if self.send_job_summary is not None:
+            for job, summaries in pending.items():
+                await self.send_job_summary(job, summaries)
 
     def forget_partition(self, partition: int) -> None:
         """Drop detectors of nodes on a revoked partition; the next owner restores them."""
@@ -83,7 +101,9 @@ class MetricsProcessor:
                 fresh = obs.fresh
                 if fresh and self.send_job_summary is not None:
                     for summary in obs.job_summaries:
-                        await self.send_job_summary(summary)
+                        self._summaries.setdefault(summary.job, []).append(summary)
+                    if self._summaries and time.monotonic() - self._summaries_sent_at >= JOB_SUMMARY_SEND_S:
+                        await self.send_job_summaries()
             except Exception:  # a detector bug must not stop storage or rules
                 telemetry.PROCESSOR_ERRORS.labels("detectors").inc()
                 log.exception("detectors failed on a batch from %s", node)

@@ -296,3 +296,57 @@ def test_a_processor_draining_a_backlog_lets_other_work_run_between_batches(stor
 
     asyncio.run(run())
     assert seen_at and seen_at[0] is not None and seen_at[0] < 49, f"other work ran only at offset {seen_at}"
+
+
+def test_job_summaries_leave_as_one_message_per_job_not_one_per_batch(store, monkeypatch):
+    """Each batch's summary was a Kafka message of its own: as many as metric batches (issue 10)."""
+    from pipelines.detect.observation import JobSummary, Observation
+    from pipelines.processors import metrics as metrics_module
+    from pipelines.processors.job_peers import decode_summaries, encode_summaries
+
+    monkeypatch.setattr(metrics_module, "JOB_SUMMARY_SEND_S", 1e9)  # only an explicit send (the flush timer's)
+
+    class JobDetectors:
+        def observe_columns(self, node, ts, *columns):
+            return Observation(job_summaries=[JobSummary(f"job-{node[-1]}", node, ts, {"job_tokens_per_s": 1.0})])
+
+    sent: list[tuple[str, bytes]] = []
+
+    async def send_job_summary(job, summaries):
+        sent.append((job, encode_summaries(summaries)))
+
+    ctx = metrics_context(store)
+    metrics = MetricsProcessor(ctx, detectors=lambda node: JobDetectors(), send_job_summary=send_job_summary)
+    start = time.time() - 60
+    events = [Event(Message(TOPIC, 0, off), node.encode(), batch(start + off, 50.0, node=node))
+              for off in range(10) for node in ("n1", "n2")]
+    for i, e in enumerate(events):
+        e.message.offset = i
+    asyncio.run(processor_loop(ctx, metrics)(Stream(events)))
+    assert sent == []
+    asyncio.run(metrics.send_job_summaries())
+    assert sorted(job for job, _ in sent) == ["job-1", "job-2"]
+    for job, value in sent:
+        summaries = decode_summaries(value)
+        assert [s.ts for s in summaries] == [start + off for off in range(10)] and {s.job for s in summaries} == {job}
+
+
+def test_a_job_peers_message_of_several_summaries_is_read_as_each():
+    from pipelines.detect.config import DetectionConfig
+    from pipelines.detect.observation import JobSummary
+    from pipelines.processors.job_peers import JobPeersProcessor, decode_summaries, encode_summaries
+
+    async def send(key, value):
+        pass
+
+    ctx = PipelineContext(settings=PipelineSettings(_env_file=None), sink=None, windows=None, rules=None,
+                          ledger=None, send_alert=send, send_dead_letter=send)
+    peers = JobPeersProcessor(ctx, DetectionConfig.default())
+    value = encode_summaries([JobSummary("j1", n, 100.0 + t, {"job_tokens_per_s": 1.0}) for t in range(3)
+                              for n in ("a", "b")])
+    asyncio.run(peers.handle("job-summaries", 1, 0, b"j1", value))
+    clock = peers.jobs["j1"][2]
+    assert {n: ts for n, (ts, _) in clock._latest.items()} == {"a": 102.0, "b": 102.0}
+    # a message written by the previous version (one summary, not a list) still reads
+    assert [s.node for s in decode_summaries(orjson.dumps({"job": "j1", "node": "a", "ts": 1.0,
+                                                           "values": {}}))] == ["a"]
