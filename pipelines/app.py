@@ -155,9 +155,9 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
-        await metrics_p.send_job_summaries()  # what a quiet worker still holds
         if ctx.sink.due() or ctx.ledger.pending():
             await ctx.flush()
+        await metrics_p.send_job_summaries()  # what a quiet worker still holds (never raises)
 
     gc_pauses = GC_PAUSES.install()
     if settings.gc_freeze_interval_s:
@@ -211,6 +211,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **_: Any) -> None:
         try:
+            await asyncio.wait_for(metrics_p.send_job_summaries(), timeout=5)
             await asyncio.wait_for(ctx.flush(), timeout=20)
         finally:
             miner.close()

@@ -25,6 +25,8 @@ log = logging.getLogger("gpuwatch.processor.metrics")
 #: send. One message per node per tick was as many Kafka messages as metric batches: each produced,
 #: fetched and handed over again (issue 10). The job-peers processor orders them in event time anyway.
 JOB_SUMMARY_SEND_S = 0.25
+#: At most this many summaries per message (a backlog gathers many in 0.25 s), and per job while sends fail.
+JOB_SUMMARIES_PER_MESSAGE, JOB_SUMMARIES_HELD_MAX = 500, 20_000
 
 
 class MetricsProcessor:
@@ -51,12 +53,23 @@ class MetricsProcessor:
         self.last_node: str | None = None
 
     async def send_job_summaries(self) -> None:
-        """Send every job's summaries not sent yet, one message per job."""
+        """Send every job's summaries not sent yet, one message per job (per 500). Never raises: a job
+        whose send fails keeps its summaries for the next send (the newest 20,000 of them)."""
         pending, self._summaries = self._summaries, {}
         self._summaries_sent_at = time.monotonic()
-        if self.send_job_summary is not None:
-            for job, summaries in pending.items():
-                await self.send_job_summary(job, summaries)
+        if self.send_job_summary is None:
+            return
+        for job, summaries in pending.items():
+            for i in range(0, len(summaries), JOB_SUMMARIES_PER_MESSAGE):
+                try:
+                    await self.send_job_summary(job, summaries[i:i + JOB_SUMMARIES_PER_MESSAGE])
+                except Exception as e:  # the producer: keep them, and never stop the processor or the flush
+                    telemetry.PROCESSOR_ERRORS.labels("job_summaries").inc()
+                    log.warning("job summaries of %s not sent (%s); kept for the next send", job,
+                                str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+                    held = summaries[i:] + self._summaries.get(job, [])
+                    self._summaries[job] = held[-JOB_SUMMARIES_HELD_MAX:]
+                    break
 
     def forget_partition(self, partition: int) -> None:
         """Drop detectors of nodes on a revoked partition; the next owner restores them."""

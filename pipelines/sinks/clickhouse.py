@@ -278,8 +278,9 @@ class ClickHouseSink:
     def _seal(self) -> None:
         for table, buf in self._buffers.items():
             if buf.rows:
-                self._queue.append(_Batch(table, buf.spec, buf.rows,
-                                          self.dedup_token(table, buf.ranges, len(buf.rows)), ranges=buf.ranges))
+                # the resume point goes with the last batch of the buffer: it vouches for every row of it
+                self._queue.append(_Batch(table, buf.spec, buf.rows, self.dedup_token(table, buf.ranges, len(buf.rows)),
+                                          ranges={} if buf.parts else buf.ranges))
             if buf.parts:  # made into one Arrow table by the insert's thread, not on the event loop
                 token = self.dedup_token(table, buf.ranges, buf.part_rows)
                 self._queue.append(_Batch(table, buf.spec, _ColumnParts(buf.parts), token and f"{token}:arrow",

@@ -38,14 +38,14 @@ class ResumePoints:
         """Highest offset of ``partition`` stored in ``table``, or -1: the point, then any rows above it."""
         db, partition = self.store.database, int(partition)
         point = self._highest(f"SELECT max(src_offset), count() FROM {db}.{TABLE} "
-                              f"WHERE source_table = {{table:String}} AND partition = {partition}", table)
+                              f"WHERE source_table = {{table:String}} AND partition = {partition}", {"table": table})
         part_col, off_col = source_columns
         above = self._highest(f"SELECT max({off_col}), count() FROM {db}.{table} "
-                              f"WHERE {part_col} = {partition} AND {off_col} >= {point + 1}", table)
+                              f"WHERE {part_col} = {partition} AND {off_col} >= {point + 1}")
         return max(point, above)
 
-    def _highest(self, sql: str, table: str) -> int:
-        mx, n = self.store.query(sql, parameters={"table": table}).rows[0]
+    def _highest(self, sql: str, parameters: dict | None = None) -> int:
+        mx, n = self.store.query(sql, parameters=parameters).rows[0]
         return int(mx) if n else -1
 
     def record(self, table: str, ranges: Mapping[int, list[int]]) -> None:

@@ -350,3 +350,24 @@ def test_a_job_peers_message_of_several_summaries_is_read_as_each():
     # a message written by the previous version (one summary, not a list) still reads
     assert [s.node for s in decode_summaries(orjson.dumps({"job": "j1", "node": "a", "ts": 1.0,
                                                            "values": {}}))] == ["a"]
+
+
+def test_a_failed_job_summary_send_keeps_them_and_sends_the_other_jobs(store, caplog):
+    from pipelines.detect.observation import JobSummary
+
+    calls: list[tuple[str, int]] = []
+    refuse = {"job-a"}
+
+    async def send_job_summary(job, summaries):
+        if job in refuse:
+            raise RuntimeError("KafkaTimeoutError: no leader for the partition")
+        calls.append((job, len(summaries)))
+
+    metrics = MetricsProcessor(metrics_context(store), send_job_summary=send_job_summary)
+    metrics._summaries = {job: [JobSummary(job, "n1", float(t), {}) for t in range(3)] for job in ("job-a", "job-b")}
+    asyncio.run(metrics.send_job_summaries())  # never raises: the flush timer and the processor call it
+    assert calls == [("job-b", 3)] and [s.ts for s in metrics._summaries["job-a"]] == [0.0, 1.0, 2.0]
+    assert "job summaries of job-a not sent" in caplog.text
+    refuse.clear()
+    asyncio.run(metrics.send_job_summaries())
+    assert calls == [("job-b", 3), ("job-a", 3)] and metrics._summaries == {}

@@ -74,3 +74,18 @@ def test_logs_record_their_points_too(store):
     sink.add("logs", [row], partition=0, offset=41)
     assert asyncio.run(sink.flush()).stored_all
     assert ("logs", 0, 41) in points(store)
+
+
+def test_a_buffer_sealed_as_two_batches_gives_its_point_to_the_last_one(store):
+    """Rows and column parts of one table are two inserts: the first must not vouch for the second's rows."""
+    from pipelines.transforms.metric_columns import decode_metric_messages
+    import orjson
+
+    sink = ClickHouseSink(store)
+    sink.add("metrics_raw", [raw_row(1, 0)], partition=0, offset=1)
+    msg = orjson.dumps({"node": "n1", "ts": NOW + 2, "samples": [{"gpu": 0, "metric": "temp", "value": 1.0}]})
+    cols, _ = decode_metric_messages([(msg, 0, 2)])
+    sink.add_columns("metrics_raw", cols, partition=0, offset=2)
+    sink._seal()
+    rows_batch, arrow_batch = sink._queue
+    assert rows_batch.ranges == {} and arrow_batch.ranges == {0: [1, 2]}
