@@ -160,11 +160,12 @@ def create_app(settings: PipelineSettings) -> faust.App:
         await metrics_p.send_job_summaries()  # what a quiet worker still holds (never raises)
 
     gc_pauses = GC_PAUSES.install()
-    if settings.gc_freeze_interval_s:
-        @app.timer(settings.gc_freeze_interval_s)
-        async def freeze_gc_survivors() -> None:
+
+    @app.timer(settings.gc_freeze_interval_s or 5.0)
+    async def gc_upkeep() -> None:  # slow pauses are logged whether or not survivors are frozen
+        if settings.gc_freeze_interval_s:
             freeze_survivors()
-            gc_pauses.report_slow()
+        gc_pauses.report_slow()
 
     if settings.gc_full_interval_s:
         @app.timer(settings.gc_full_interval_s)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.query_policy import QueryRejected, check_ast
-from pipelines.store import QueryResult, StoreError, check_read_only, chdb_path, is_chdb, redact
+from pipelines.store import QueryResult, StoreError, check_read_only, chdb_path, first_line, is_chdb, redact
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class QuerySandbox:
                     chdb_options=self.limits.clickhouse_settings())
             return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5)
         except Exception as e:  # the driver raises many types; the message is what matters
-            raise StoreError(f"cannot open ClickHouse at {redact(self.dsn)}: {_first_line(e)}") from None
+            raise StoreError(f"cannot open ClickHouse at {redact(self.dsn)}: {first_line(e)}") from None
 
     def _query(self, client: Any, sql: str) -> Any:
         # A server's read-only profile (readonly=2, as infra/clickhouse gives `analyst`) refuses a change
@@ -106,7 +106,7 @@ class QuerySandbox:
         except QueryRejected:
             raise
         except Exception as e:
-            message = _first_line(e)
+            message = first_line(e)
             if "(READONLY)" in message or "(ACCESS_DENIED)" in message:
                 raise QueryRejected(message) from None  # refused by the engine: the same answer as ours
             raise StoreError(_explain_limit(message)) from None
@@ -137,8 +137,3 @@ def _explain_limit(message: str) -> str:
         if f"({name})" in message:
             return f"query stopped by its limit ({setting}): {message}"
     return message
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:2000]

@@ -188,6 +188,16 @@ def _driver_quiet():
         driver_log.setLevel(level)
 
 
+def first_line(e: BaseException, limit: int = 2000) -> str:
+    """An error as one line a log or a user can read: its first line, or its type when it says nothing.
+
+    >>> first_line(RuntimeError("no leader\\nstack..."), 5), first_line(TimeoutError())
+    ('no le', 'TimeoutError')
+    """
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 def connect_failure(e: Exception) -> str:
     """The reason a connect failed, without the driver's retry and URL noise.
 
@@ -200,7 +210,7 @@ def connect_failure(e: Exception) -> str:
     m = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
     if m:
         return m.group(1).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+    return first_line(e, 300)
 
 
 def redact(url: str) -> str:

@@ -17,6 +17,7 @@ from pipelines import telemetry
 from pipelines.context import PipelineContext
 from pipelines.decide import IncidentBook
 from pipelines.sinks.tables import ANOMALY_SCORES, FEATURES_1M, METRICS_RAW
+from pipelines.store import first_line
 from pipelines.transforms.metric_columns import BatchRows, decode_metric_messages
 
 log = logging.getLogger("gpuwatch.processor.metrics")
@@ -65,8 +66,7 @@ class MetricsProcessor:
                     await self.send_job_summary(job, summaries[i:i + JOB_SUMMARIES_PER_MESSAGE])
                 except Exception as e:  # the producer: keep them, and never stop the processor or the flush
                     telemetry.PROCESSOR_ERRORS.labels("job_summaries").inc()
-                    log.warning("job summaries of %s not sent (%s); kept for the next send", job,
-                                str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+                    log.warning("job summaries of %s not sent (%s); kept for the next send", job, first_line(e, 200))
                     held = summaries[i:] + self._summaries.get(job, [])
                     self._summaries[job] = held[-JOB_SUMMARIES_HELD_MAX:]
                     break

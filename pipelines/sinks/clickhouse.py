@@ -48,7 +48,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 from pipelines import telemetry
 from pipelines.sinks.resume_points import ResumePoints
 from pipelines.sinks.tables import CORE_TABLES, TableSpec
-from pipelines.store import Store
+from pipelines.store import Store, first_line
 
 log = logging.getLogger("gpuwatch.sink.clickhouse")
 
@@ -346,7 +346,7 @@ class ClickHouseSink:
             await asyncio.get_running_loop().run_in_executor(None, self._resume.record, batch.table, batch.ranges)
         except Exception as e:  # noqa: BLE001 - the rows are stored; only the shortcut to them is late
             log.warning("resume point for %s not recorded (%s); a replay scans the rows above the last one",
-                        batch.table, str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+                        batch.table, first_line(e, 200))
 
     async def _quarantine(self, batch: _Batch) -> None:
         """Write ``batch`` row by row from ``next_row``; progress survives a recoverable failure."""
