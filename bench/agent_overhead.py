@@ -275,7 +275,8 @@ def measure(args: argparse.Namespace, gpus: int, label: str) -> dict:
         cfg = _write_config(tmp, log, kern, prefix, nvml=gpus > 0)
         rx = _Receiver(args.bootstrap, prefix)
         rx.start()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # The agent's own modules first, and whatever the caller's PYTHONPATH held after them.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
         print(f"run: {label} ...", file=sys.stderr)
         proc = subprocess.Popen([sys.executable, __file__, "--child", "--config", str(cfg), "--bootstrap",
                                  args.bootstrap, "--gpus", str(max(gpus, 1)), "--nvml", args.nvml], env=env)

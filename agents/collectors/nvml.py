@@ -284,7 +284,7 @@ class NvmlCollector(ProcessReads, Collector):
         if self.config.processes and "processes" not in g.unsupported:
             out.extend(self._processes(g) or ())
         if self.config.mig and "mig" not in g.unsupported:
-            out.extend(self._mig(g) or ())
+            out.extend(self._mig(g, due) or ())
         return out
 
     def _call(self, g: _Gpu, key: str, fn, *args):

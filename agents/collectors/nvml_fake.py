@@ -43,13 +43,28 @@ _FIELD_DEFAULTS = {
 }
 
 
-#: (CPU seconds, wall seconds) per call, measured with real NVML on an H200 (driver 580.159.04): energy
-#: 3.9 ms of CPU, PCIe throughput ~21 ms of wall per direction (NVML samples a window; the CPU part is what
-#: is left of the 5.9 ms per GPU per scrape), the replay counter 150 us, every other call 1-9 us (5 us here).
+#: (CPU seconds, wall seconds) per call, measured with real NVML on an H200 (driver 580.159.04): each call
+#: timed where the agent's collector makes it, 20 scrapes at 1 Hz on an idle GPU, by
+#: ``bench/nvml_call_costs.py`` (2026-12-01). The PCIe throughput call
+#: samples a window, so its wall time is mostly waiting. The energy figure is the first measurement's
+#: 3.9 ms (the second read 2.6 ms). Calls not named cost 5 us, within the 4-20 us the rest measured.
 H200_COSTS: dict[str, tuple[float, float]] = {
     "nvmlDeviceGetTotalEnergyConsumption": (3.9e-3, 3.9e-3),
-    "nvmlDeviceGetPcieThroughput": (0.8e-3, 21e-3),
+    "nvmlDeviceGetPcieThroughput": (0.5e-3, 20.6e-3),
     "nvmlDeviceGetPcieReplayCounter": (150e-6, 150e-6),
+    "nvmlDeviceGetMigMode": (468e-6, 470e-6),
+    "nvmlDeviceGetFanSpeed": (364e-6, 364e-6),
+    "nvmlDeviceGetUtilizationRates": (150e-6, 147e-6),
+    "nvmlDeviceGetFieldValues": (129e-6, 129e-6),
+    "nvmlDeviceGetMemoryInfo": (74e-6, 74e-6),
+    "nvmlDeviceGetPowerUsage": (45e-6, 54e-6),
+    "nvmlDeviceGetComputeRunningProcesses": (35e-6, 35e-6),
+    "nvmlDeviceGetRetiredPages": (22e-6, 22e-6),
+    "nvmlDeviceGetCurrentClocksEventReasons": (20e-6, 20e-6),
+    "nvmlDeviceGetTemperature": (16e-6, 16e-6),
+    "nvmlDeviceGetGraphicsRunningProcesses": (15e-6, 15e-6),
+    "nvmlDeviceGetClockInfo": (12e-6, 12e-6),
+    "nvmlDeviceGetEncoderUtilization": (12e-6, 12e-6),
     "*": (5e-6, 5e-6),
 }
 

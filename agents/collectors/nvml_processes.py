@@ -61,13 +61,22 @@ class ProcessReads:
                             "value": float(util[pid].memUtil), "unit": "%", "labels": labels})
         return out
 
-    def _mig(self, g: Any) -> list[Sample]:
+    def _mig(self, g: Any, due: set[str]) -> list[Sample]:
+        """MIG mode and, when it is on, each instance's memory.
+
+        The mode is read when the ``mig_mode`` group is due (and on a GPU's first scrape) and kept in
+        ``g.state`` between reads: on a real H200 the call cost 468 us of CPU, the dearest read of a
+        scrape, for a setting that changes only when an operator reconfigures the GPU. The instances'
+        memory is read every scrape while the mode is on.
+        """
         nv, h = self._nv, g.handle
-        mode = self._call(g, "mig", nv.nvmlDeviceGetMigMode, h)
-        if mode is None:
-            return []
+        if "mig_enabled" not in g.state or "mig_mode" in due:
+            mode = self._call(g, "mig", nv.nvmlDeviceGetMigMode, h)
+            if mode is None:
+                return []
+            g.state["mig_enabled"] = int(mode[0]) == getattr(nv, "NVML_DEVICE_MIG_ENABLE", 1)
         idx, uuid = g.ident.index, g.ident.uuid
-        enabled = int(mode[0]) == getattr(nv, "NVML_DEVICE_MIG_ENABLE", 1)
+        enabled = g.state["mig_enabled"]
         out: list[Sample] = [{"gpu": idx, "uuid": uuid, "metric": "mig_enabled", "value": float(enabled), "unit": ""}]
         if not enabled:
             return out

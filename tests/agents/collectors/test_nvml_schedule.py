@@ -58,6 +58,36 @@ def test_default_schedule_keeps_the_measured_costly_calls_off_most_scrapes():
     assert len(energy) == 1 and len(pcie) == 2
 
 
+
+def test_mig_mode_is_read_on_its_own_interval_while_its_instances_are_read_every_scrape():
+    """On the real H200 (driver 580) nvmlDeviceGetMigMode cost 468 us of CPU a call: the dearest read made every
+    scrape, for a mode that changes only when an operator reconfigures the GPU."""
+    from agents.collectors.nvml_fake import FakeMig
+
+    g = FakeGpu(0, mig_mode=1, migs=[FakeMig("MIG-aaa", 1, 0, used=2**30)])
+    nv = FakeNvml([g])
+    mode = _counting(nv, "nvmlDeviceGetMigMode")
+    c = _collector(nv, group_intervals_s={"mig_mode": 3600})
+    for t in range(4):
+        samples = [s for s in c.collect(float(t)) if s["gpu"] == 0]
+        assert {"mig_enabled", "mig_instance_count", "mig_fb_used_bytes"} <= {s["metric"] for s in samples}
+    assert len(mode) == 1
+    g.mig_mode = 0  # reconfigured: seen at the group's next read, not before
+    c2 = _collector(nv, group_intervals_s={"mig_mode": 0.5})
+    c2.collect(1.0)
+    time.sleep(0.55)
+    v = {s["metric"]: s["value"] for s in c2.collect(2.0) if s["gpu"] == 0}
+    assert v["mig_enabled"] == 0 and "mig_instance_count" not in v
+
+
+def test_default_schedule_reads_mig_mode_off_most_scrapes():
+    nv = FakeNvml(1)
+    mode = _counting(nv, "nvmlDeviceGetMigMode")
+    c = _collector(nv)
+    for t in range(5):
+        assert "mig_enabled" in _metrics(c.collect(float(t)))
+    assert len(mode) == 1
+
 def test_error_counters_come_in_one_batched_field_value_call_per_gpu():
     g = FakeGpu(0, ecc={(0, 0): 7, (1, 0): 2, (0, 1): 30, (1, 1): 4}, pcie_replay=11, retired_sbe=[1, 2],
                 retired_dbe=[3], retired_pending=1, remapped=(5, 1, 1, 0))
