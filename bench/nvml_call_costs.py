@@ -6,10 +6,10 @@ wall and CPU time and a table of calls, dearest first. It is how the per-call co
 ``agents.collectors.nvml_fake.H200_COSTS`` were measured, and how to check them on another driver or GPU
 before trusting the cost-faithful fake:
 
-    python bench/nvml_call_costs.py --scrapes 20          # the real NVML (needs a GPU and its driver)
-    python bench/nvml_call_costs.py --fake 2              # the fake with H200_COSTS, for comparison
+    python bench/nvml_call_costs.py --scrapes 20               # the real NVML where it starts, else the fake
+    python bench/nvml_call_costs.py --nvml fake --gpus 8       # the fake with H200_COSTS, for comparison
 
-Exit status 2 when NVML cannot start here.
+Figures are labelled with which NVML was timed. Exit status 2 when ``--nvml real`` cannot start.
 """
 
 from __future__ import annotations
@@ -39,18 +39,32 @@ def _timed(cost: dict, lock: threading.Lock, name: str, fn):
     return call
 
 
+def _real_nvml_starts() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        pynvml.nvmlShutdown()
+        return True
+    except Exception:  # noqa: BLE001 - no driver, no library: the fake is timed instead
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scrapes", type=int, default=20, help="scrapes at 1 Hz (default 20)")
-    ap.add_argument("--fake", type=int, metavar="GPUS", default=0,
-                    help="time the cost-faithful fake with this many GPUs instead of the real NVML")
+    ap.add_argument("--nvml", choices=("real", "fake"), default=None,
+                    help="the real NVML or the cost-faithful fake (default: real if it starts here)")
+    ap.add_argument("--gpus", type=int, default=8, help="fake GPUs (default 8)")
     args = ap.parse_args(argv)
 
     from agents.collectors.nvml import NvmlCollector
 
-    if args.fake:
+    if args.nvml is None:
+        args.nvml = "real" if _real_nvml_starts() else "fake"
+    if args.nvml == "fake":
         from agents.collectors.nvml_fake import H200_COSTS, FakeGpu, FakeNvml
-        nv = FakeNvml([FakeGpu(i) for i in range(args.fake)], costs=H200_COSTS)
+        nv = FakeNvml([FakeGpu(i) for i in range(args.gpus)], costs=H200_COSTS)
     else:
         import pynvml as nv
     cost: dict[str, list] = collections.defaultdict(lambda: [0, 0.0, 0.0])  # calls, CPU s, wall s
@@ -73,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus.append((time.process_time() - c0) * 1e3)
         time.sleep(max(0.0, 1.0 - (time.perf_counter() - w0)))
     n = args.scrapes
-    print(f"{'fake (H200_COSTS)' if args.fake else 'real NVML'}: {len(col._gpus)} GPU(s), {n} scrapes at 1 Hz, "
+    print(f"{'FAKE NVML with H200_COSTS (no GPU timed)' if args.nvml == 'fake' else 'REAL NVML'}: {len(col._gpus)} GPU(s), {n} scrapes at 1 Hz, "
           f"samples per scrape {counts}")
     print("scrape wall ms: " + " ".join(f"{w:.1f}" for w in walls))
     print("scrape CPU ms (process): " + " ".join(f"{c:.2f}" for c in cpus))
