@@ -188,6 +188,36 @@ def _driver_quiet():
         driver_log.setLevel(level)
 
 
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _wide_ints_as_text(v: Any) -> Any:
+    if type(v) is int and not _INT64_MIN <= v <= _UINT64_MAX:
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [_wide_ints_as_text(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _wide_ints_as_text(x) for k, x in v.items()}
+    return v
+
+
+def rows_json(payload: Any, default: Any = str) -> bytes:
+    """A query's answer as JSON, for the CLI and ``/query`` alike.
+
+    ClickHouse has 128- and 256-bit integers and orjson encodes 64 bits at most: such values
+    come back as their exact decimal text (the answer is walked again only when one is there).
+    Anything else orjson cannot encode goes through ``default``.
+
+    >>> rows_json({"rows": [[2**64, 1]]})
+    b'{"rows":[["18446744073709551616",1]]}'
+    """
+    opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    try:
+        return orjson.dumps(payload, default=default, option=opts)
+    except TypeError:  # "Integer exceeds 64-bit range"
+        return orjson.dumps(_wide_ints_as_text(payload), default=default, option=opts)
+
+
 def first_line(e: BaseException, limit: int = 2000) -> str:
     """An error as one line a log or a user can read: its first line, or its type when it says nothing.
 

@@ -32,7 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipelines import telemetry
 from pipelines.query_sandbox import QueryLimits, QuerySandbox
-from pipelines.store import ReadOnlyViolation, Store, StoreError
+from pipelines.store import ReadOnlyViolation, Store, StoreError, rows_json
 
 
 def jsonable(v: Any) -> Any:
@@ -100,9 +100,7 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
             except StoreError as e:
                 return self.json({"error": str(e)}, status=400)
             payload = {"columns": res.columns, "types": res.types, "rows": res.rows}
-            return self.bytes(orjson.dumps(payload, default=_default,
-                                           option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
-                              content_type="application/json")
+            return self.bytes(rows_json(payload, default=_default), content_type="application/json")
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:

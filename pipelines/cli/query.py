@@ -12,8 +12,6 @@ import csv
 import re
 import sys
 
-import orjson
-
 from pipelines.cli import UsageError
 
 
@@ -80,8 +78,9 @@ def _cell(v) -> str:
 
 def render(columns: list[str], rows: list[list], fmt: str, out=sys.stdout) -> None:
     if fmt == "json":
-        out.write(orjson.dumps([dict(zip(columns, r)) for r in rows], default=str,
-                               option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+        from pipelines.store import rows_json
+
+        out.write(rows_json([dict(zip(columns, r)) for r in rows]).decode() + "\n")
     elif fmt == "csv":
         w = csv.writer(out)
         w.writerow(columns)

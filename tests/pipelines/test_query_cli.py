@@ -54,3 +54,20 @@ def test_query_goes_through_the_running_pipeline_that_owns_the_store(stack):
     assert orjson.loads(r.stdout) == [{"n": n}]
     r = gpuwatch("query", "INSERT INTO gpuwatch.heartbeats VALUES (now(), 'x', 'v', 0, {})", env=stack.env())
     assert r.returncode == 2 and "read-only" in r.stderr
+
+
+def test_integers_wider_than_64_bits_come_back_as_text_not_a_crash(tmp_path):
+    """ClickHouse has Int128/UInt256; orjson stops at 64 bits. Both the CLI and /query serialise through
+    rows_json, which must answer (the value as exact text) rather than raise."""
+    from pipelines.store import rows_json
+
+    body = orjson.loads(rows_json({"columns": ["a", "b"], "rows": [[-5 * 10**21, 2**64], [1, 2.5]]}))
+    assert body == {"columns": ["a", "b"], "rows": [["-5000000000000000000000", "18446744073709551616"], [1, 2.5]]}
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    subprocess.run([sys.executable, "-c", f"from pipelines.store import Store; Store({dsn!r}).apply_schema()"],
+                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    env = {"GPUWATCH_CLICKHOUSE_DSN": dsn}
+    r = gpuwatch("query", "SELECT toInt128('-5000000000000000000000') AS a, toUInt64(7) AS b", "--format", "json",
+                 env=env)
+    assert r.returncode == 0, r.stderr
+    assert orjson.loads(r.stdout) == [{"a": "-5000000000000000000000", "b": 7}]
