@@ -8,6 +8,7 @@ the history topic.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +54,23 @@ class Silence:
                 "ends_at": self.ends_at, "created_by": self.created_by, "comment": self.comment}
 
 
+#: How far ahead a silence may end. Longer ones are mistakes (99999999999h once ended in the year
+#: 11409972, beyond what the history table's DateTime64 holds, and the table could not be read again).
+MAX_SILENCE_S = 366 * 86400
+
+
+def _day(ts: float) -> str:
+    """The UTC day of an epoch time, for messages; years past 9999 read as seconds.
+
+    >>> _day(0.0), _day(1e18)
+    ('1970-01-01', '1000000000000000000 s after 1970')
+    """
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:.0f} s after 1970"
+
+
 class Silences:
     def __init__(self, db: StateDB) -> None:
         self.db = db
@@ -75,8 +93,13 @@ class Silences:
             raise SilenceError("a silence needs an author (created_by)")
         if not comment.strip():
             raise SilenceError("a silence needs a comment saying why")
+        if not (math.isfinite(ends_at) and math.isfinite(starts_at)):
+            raise SilenceError("a silence must start and end at a finite time (epoch seconds)")
         if ends_at <= starts_at or ends_at <= now:
             raise SilenceError("a silence must end in the future and after it starts")
+        if ends_at > now + MAX_SILENCE_S:
+            raise SilenceError(f"a silence ends at most 366 days from now, not {_day(ends_at)}; "
+                               "renew it when it nears its end")
         s = Silence(uuid.uuid4().hex, tuple(matchers), starts_at, ends_at, created_by.strip(), comment.strip(),
                     now, now)
         self._save(s)

@@ -111,6 +111,14 @@ def test_ack_and_silence_refuse_bad_requests(tmp_path):
                 h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "a", "")
             with pytest.raises(SilenceError, match="future"):
                 h.service.create_silence(parse_matchers(['node="n1"']), time.time() - 1, "a", "b")
+            # 99999999999h once ended in the year 11409972: the silences table could not be read again
+            for ends_at in (time.time() + 99999999999 * 3600, float("inf"), float("nan")):
+                with pytest.raises(SilenceError, match="at most 366 days|a finite time"):
+                    h.service.create_silence(parse_matchers(['node="n1"']), ends_at, "a", "b")
+            with pytest.raises(SilenceError, match="at most 366 days"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 401 * 86400, "a", "b",
+                                         starts_at=time.time() + 400 * 86400)
+            assert not h.service.silences.list()
         finally:
             await h.close()
 
