@@ -179,9 +179,12 @@ def load_config(path: str | os.PathLike | None) -> AgentConfig:
     if path:
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read agent config {p}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"agent config {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                              f"{e.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as e:

@@ -9,6 +9,10 @@ import orjson
 
 from pipelines.cli import UsageError
 
+#: One simulator's limits: more nodes take minutes to build before the first tick, and more GPUs make
+#: one node's scrape (about 22 samples per GPU) too big for one Kafka message (2 MiB).
+MAX_SIMULATED_NODES, MAX_SIMULATED_GPUS = 10_000, 64
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agent", help="run the node agent (or a simulated cluster with --simulate)",
@@ -54,6 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.simulate < 1 or args.gpus < 1 or args.ticks < 1:
         raise UsageError("--simulate, --gpus and --ticks must be at least 1")
+    if args.simulate > MAX_SIMULATED_NODES:
+        raise UsageError(f"--simulate {args.simulate} is more than the {MAX_SIMULATED_NODES:,} nodes one simulator "
+                         "runs; start several simulators for more")
+    if args.gpus > MAX_SIMULATED_GPUS:
+        raise UsageError(f"--gpus {args.gpus} is more than {MAX_SIMULATED_GPUS} GPUs per node (one node's scrape "
+                         "must fit one Kafka message)")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
     if args.interval <= 0:
         raise UsageError("--interval must be positive")
     try:

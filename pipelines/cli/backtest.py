@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 
 from pipelines.cli import UsageError
@@ -155,23 +156,30 @@ TIME_COLUMNS = ("timestamp", "ts", "time")
 
 
 def read_rows(path: str, metric: str = "value", node: str = "series") -> tuple[list[dict], bool]:
-    """Sample rows from a CSV of either shape, and whether it was a univariate ``timestamp,value`` series."""
+    """Sample rows from a CSV of either shape, and whether it was a univariate ``timestamp,value`` series.
+
+    The file is decoded at once (its rows are sorted in memory anyway), so a byte that is not UTF-8 is
+    reported at its offset in the file; a byte-order mark (spreadsheet exports) is dropped.
+    """
     try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            cols = set(reader.fieldnames or [])
-            tcol = next((c for c in TIME_COLUMNS if c in cols), None)
-            if "value" in cols and tcol and not cols & {"node", "gpu", "metric"}:
-                series = ({"ts": r[tcol], "node": node, "gpu": -1, "metric": metric, "value": r["value"],
-                           "raw_ts": r[tcol]} for r in reader)
-                return _normalise(series, path), True
-            missing = NEEDED - cols
-            if missing:
-                raise UsageError(f"{path} lacks column(s) {', '.join(sorted(missing))}; "
-                                 "need ts,node,gpu,metric,value[,uuid,labels] or timestamp,value")
-            return _normalise(reader, path), False
+        with open(path, "rb") as raw:
+            text = raw.read().decode("utf-8-sig")
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = set(reader.fieldnames or [])
+    tcol = next((c for c in TIME_COLUMNS if c in cols), None)
+    if "value" in cols and tcol and not cols & {"node", "gpu", "metric"}:
+        series = ({"ts": r[tcol], "node": node, "gpu": -1, "metric": metric, "value": r["value"],
+                   "raw_ts": r[tcol]} for r in reader)
+        return _normalise(series, path), True
+    missing = NEEDED - cols
+    if missing:
+        raise UsageError(f"{path} lacks column(s) {', '.join(sorted(missing))}; "
+                         "need ts,node,gpu,metric,value[,uuid,labels] or timestamp,value")
+    return _normalise(reader, path), False
 
 
 def query_rows(sql: str, dsn: str | None) -> tuple[list[dict], bool]:

@@ -259,9 +259,12 @@ def parse_config(doc: dict) -> NotifyConfig:
 def load_config(path: str | Path) -> NotifyConfig:
     p = Path(path)
     try:
-        doc = yaml.safe_load(p.read_text())
+        doc = yaml.safe_load(p.read_bytes().decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read notify config {p}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"notify config {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"notify config {p} is not valid YAML: {e}") from None
     try:

@@ -70,6 +70,10 @@ def test_unreadable_and_malformed_files_say_so(tmp_path):
         load_config(_write(tmp_path, "node: [unclosed\n"))
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(_write(tmp_path, "- a\n- b\n"))
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"\xff\xfenode: caf\xe9\n")  # crashed with UnicodeDecodeError
+    with pytest.raises(ConfigError, match=r"latin1.yaml is not UTF-8 text \(byte 0xff at offset 0\)"):
+        load_config(latin1)
 
 
 def test_the_example_config_in_infra_is_valid():

@@ -23,3 +23,17 @@ def test_a_fault_after_the_last_tick_is_refused_before_anything_runs(capsys):
     assert code == 2
     assert "starts at tick 30" in err and "--ticks" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--simulate", "2", "--seed", "-1"], "--seed"),
+    (["--simulate", "1", "--gpus", "100000"], "--gpus"),
+    (["--simulate", "99999999999999999999"], "--simulate"),
+])
+def test_sizes_and_seeds_the_simulator_cannot_run_are_refused_in_one_line(capsys, args, says):
+    """A negative seed crashed in numpy, 100,000 GPUs in Kafka (a batch over the size limit), and 10^20 nodes
+    hung building them: each now gets one line before anything runs."""
+    code = main(["agent", *args, "--ticks", "3", "--bootstrap", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert says in err and len(err.strip().splitlines()) == 1

@@ -88,3 +88,11 @@ def test_backtest_from_a_clickhouse_query_matches_the_csv(metrics_csv, tmp_path,
     got = sorted(csv.DictReader(open(out)), key=key)
     want = sorted(csv.DictReader(open(ref)), key=key)
     assert len(got) == len(want) and [r["anomalous"] for r in got] == [r["anomalous"] for r in want]
+
+
+def test_a_csv_that_is_not_utf8_is_one_clear_error(tmp_path, capsys):
+    p = tmp_path / "series.csv"
+    p.write_bytes(b"timestamp,value\n2024-01-01 00:00:00,1\n\xff\xfe,2\n")  # crashed with UnicodeDecodeError
+    assert main(["backtest", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "series.csv is not UTF-8 text (byte 0xff at offset" in err and len(err.strip().splitlines()) == 1

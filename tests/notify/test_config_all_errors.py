@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.notify.config import ConfigError, parse_config
+from pipelines.notify.config import ConfigError, load_config, parse_config
 
 
 def test_every_problem_is_reported_at_once():
@@ -26,3 +26,10 @@ def test_every_problem_is_reported_at_once():
 def test_one_problem_reads_as_before():
     with pytest.raises(ConfigError, match=r"^route: the top-level route needs a receiver"):
         parse_config({"route": {}, "receivers": [{"name": "a", "log_configs": [{}]}]})
+
+
+def test_a_config_that_is_not_utf8_is_one_clear_error(tmp_path):
+    p = tmp_path / "notify.yaml"
+    p.write_bytes(b"\xff\xfe")  # crashed with UnicodeDecodeError
+    with pytest.raises(ConfigError, match=r"notify.yaml is not UTF-8 text \(byte 0xff at offset 0\)"):
+        load_config(p)
