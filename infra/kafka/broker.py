@@ -121,15 +121,24 @@ class LocalKafka:
     def log_file(self) -> Path:
         return self.data_dir / "logs" / "server.log"
 
-    def pid(self) -> int | None:
+    def _owner(self) -> tuple[int, int] | None:
+        """(pid, client port) of the live broker this data directory belongs to, from its pid file (a file
+        written before the port was recorded gives this object's port); None when none is alive."""
         try:
-            pid = int(self._pidfile.read_text().strip())
-        except (OSError, ValueError):
+            parts = self._pidfile.read_text().split()
+            pid, port = int(parts[0]), int(parts[1]) if len(parts) > 1 else self.port
+        except (OSError, ValueError, IndexError):
             return None
-        return pid if _alive(pid) else None
+        return (pid, port) if _alive(pid) else None
+
+    def pid(self) -> int | None:
+        owner = self._owner()
+        return owner[0] if owner else None
 
     def running(self) -> bool:
-        return self.pid() is not None and _port_open(self.port)
+        """This broker (this data directory, this port) runs and takes connections."""
+        owner = self._owner()
+        return owner is not None and owner[1] == self.port and _port_open(self.port)
 
     def _write_config(self) -> Path:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -203,6 +212,11 @@ class LocalKafka:
     def start(self, timeout: float = 90.0) -> "LocalKafka":
         if self.running():
             return self
+        owner = self._owner()
+        if owner is not None:  # a second broker on one data directory corrupts the first one's log
+            raise BrokerError(f"a Kafka broker already runs on {self.data_dir} (pid {owner[0]}, "
+                              f"127.0.0.1:{owner[1]}); stop it first (gpuwatch down, or gpuwatch kafka stop) "
+                              "or give this one another --data-dir")
         if self.pid() is None and _port_open(self.port):
             raise BrokerError(f"port {self.port} is already taken by another process; choose another with --port")
         libs = fetch_jars(self.cache_dir)
@@ -212,7 +226,7 @@ class LocalKafka:
         with open(self.data_dir / "logs" / "stdout.log", "ab") as out:
             proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)), stdout=out, stderr=out,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self._pidfile.write_text(str(proc.pid))
+        self._pidfile.write_text(f"{proc.pid} {self.port}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -256,8 +270,11 @@ class LocalKafka:
         return True
 
     def status(self) -> dict:
-        return {"running": self.running(), "pid": self.pid(), "bootstrap": self.bootstrap,
-                "data_dir": str(self.data_dir), "version": KAFKA_VERSION}
+        """The broker of this data directory, on whichever port it was started with."""
+        owner = self._owner()
+        port = owner[1] if owner else self.port
+        return {"running": owner is not None and _port_open(port), "pid": owner[0] if owner else None,
+                "bootstrap": f"127.0.0.1:{port}", "data_dir": str(self.data_dir), "version": KAFKA_VERSION}
 
 
 def main(argv: list[str] | None = None) -> int:
