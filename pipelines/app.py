@@ -31,6 +31,7 @@ from pipelines.decide import IncidentBook
 from pipelines.eager_dispatch import dispatch_eagerly
 from pipelines.kafka_auth import faust_credentials
 from pipelines.kafka_fetch import set_fetch_timing
+from pipelines.kafka_reachability import Reachability, connected_brokers
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.node_absence import NodeAbsence
@@ -110,8 +111,11 @@ def create_app(settings: PipelineSettings) -> faust.App:
         metrics_topic=metrics_t.get_topic_name(), explainer=LogExplainer(store),
     )
     sink.on_rejected = ctx.dead_letter_row
+    reachability = Reachability()
     ctx.health = lambda: health.report(ctx, settings.max_consumer_lag,
-                                       lambda: health.consumer_lag(app.consumer, ctx.read_offsets))
+                                       lambda: health.consumer_lag(app.consumer, ctx.read_offsets),
+                                       lambda: reachability.unreachable_for(time.monotonic()),
+                                       settings.kafka_unreachable_after_s)
     detection = DetectionConfig.from_yaml(settings.detection_file) if settings.detection_file else DetectionConfig.default()
 
     def restore_book(node: str) -> IncidentBook | None:
@@ -173,6 +177,10 @@ def create_app(settings: PipelineSettings) -> faust.App:
             t0 = time.perf_counter()
             freed = full_collection()
             log.info("full garbage collection: %d objects freed in %.0f ms", freed, (time.perf_counter() - t0) * 1000)
+
+    @app.timer(2.0)
+    async def kafka_connections() -> None:  # /healthz: a worker with no broker for long is not healthy
+        reachability.observe(connected_brokers(app), time.monotonic())
 
     @app.timer(5.0)
     async def silent_nodes() -> None:

@@ -4,7 +4,9 @@ Unhealthy (503) when any of these holds, each with a reason a person can act on:
 
 * inserts are failing: the last attempt to store a batch failed and it waits for a retry;
 * the sink is over its bound: consumption is paused until the store catches up;
-* consumer lag is over ``max_consumer_lag`` messages: the worker is falling behind.
+* consumer lag is over ``max_consumer_lag`` messages: the worker is falling behind;
+* no Kafka broker has been connected for ``unreachable_after_s`` (:mod:`pipelines.kafka_reachability`):
+  nothing is read or sent, and the lag, which only counts what can be seen, reads 0.
 
 :func:`refresh` sets the gauges and :func:`report` reads them back from the
 same registry, so a scrape of /metrics and a call to /healthz made together say
@@ -58,9 +60,11 @@ def refresh(ctx: Any, lag: int | None) -> None:
         telemetry.CONSUMER_LAG.set(lag)
 
 
-def report(ctx: Any, max_consumer_lag: int, lag: Callable[[], int | None] = lambda: None) -> Health:
+def report(ctx: Any, max_consumer_lag: int, lag: Callable[[], int | None] = lambda: None,
+           unreachable_s: Callable[[], float] = lambda: 0.0, unreachable_after_s: float = 15.0) -> Health:
     """Refresh the gauges, then judge from what they hold."""
     refresh(ctx, lag())
+    telemetry.KAFKA_UNREACHABLE.set(unreachable_s())
     value = telemetry.REGISTRY.get_sample_value
     numbers = {
         "buffered_rows": value("gpuwatch_sink_buffered_rows") or 0.0,
@@ -69,6 +73,7 @@ def report(ctx: Any, max_consumer_lag: int, lag: Callable[[], int | None] = lamb
         "unacked_messages": value("gpuwatch_unacked_messages") or 0.0,
         "consumer_lag_messages": value("gpuwatch_consumer_lag_messages") or 0.0,
         "max_consumer_lag": float(max_consumer_lag),
+        "kafka_unreachable_s": value("gpuwatch_kafka_unreachable_seconds") or 0.0,
     }
     reasons = []
     if numbers["consecutive_insert_failures"] > 0:
@@ -80,5 +85,8 @@ def report(ctx: Any, max_consumer_lag: int, lag: Callable[[], int | None] = lamb
     if numbers["consumer_lag_messages"] > max_consumer_lag:
         reasons.append(f"consumer lag {numbers['consumer_lag_messages']:.0f} messages is over the limit "
                        f"{max_consumer_lag} (GPUWATCH_MAX_CONSUMER_LAG)")
+    if numbers["kafka_unreachable_s"] >= unreachable_after_s:
+        reasons.append(f"Kafka unreachable for {numbers['kafka_unreachable_s']:.0f} s: no connection to any broker, "
+                       "so nothing is read, stored or sent (GPUWATCH_KAFKA_BOOTSTRAP)")
     telemetry.HEALTHY.set(0 if reasons else 1)
     return Health(not reasons, reasons, numbers)

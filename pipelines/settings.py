@@ -177,6 +177,9 @@ class PipelineSettings(CommonSettings):
     kafka_prefetch_backoff_ms: int = Field(default=10, ge=0, le=10_000)
     #: Unread messages over all partitions past which /healthz answers 503.
     max_consumer_lag: int = Field(default=500_000, ge=1)
+    #: Seconds without a connection to any Kafka broker past which /healthz answers 503 (a broker restart
+    #: or a leader moving takes a few seconds; the lag cannot tell a dead broker, it reads 0).
+    kafka_unreachable_after_s: float = Field(default=15.0, gt=0)
     #: Largest message accepted; larger ones are dead-lettered.
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     #: How soon the group notices a dead worker and hands its partitions on (Faust's default is 60 s).

@@ -44,4 +44,7 @@ INSERTS_FAILING = Gauge("gpuwatch_sink_consecutive_failures",
 UNACKED = Gauge("gpuwatch_unacked_messages", "Messages consumed whose rows are not all stored yet", registry=REGISTRY)
 CONSUMER_LAG = Gauge("gpuwatch_consumer_lag_messages", "Messages on the broker not read yet, over all partitions",
                      registry=REGISTRY)
+KAFKA_UNREACHABLE = Gauge("gpuwatch_kafka_unreachable_seconds",
+                          "Seconds without a connection to any Kafka broker (0 while one is connected)",
+                          registry=REGISTRY)
 HEALTHY = Gauge("gpuwatch_healthy", "1 when /healthz answers 200, 0 when it answers 503", registry=REGISTRY)

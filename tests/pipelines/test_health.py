@@ -47,3 +47,38 @@ def test_consumer_lag_counts_unread_messages_of_assigned_partitions():
             return {0: 100, 1: 50, 2: 7}[tp.partition]
 
     assert health.consumer_lag(Consumer(), {("m", 0): 89, ("m", 1): 49}) == 10  # partition 2 not read yet
+
+
+def test_no_broker_connected_for_longer_than_the_grace_is_unhealthy(store):
+    ctx = _Ctx(ClickHouseSink(store))
+    assert health.report(ctx, 100, lambda: 0, lambda: 14.0, unreachable_after_s=15).ok  # a broker restarting
+    h = health.report(ctx, 100, lambda: 0, lambda: 42.0, unreachable_after_s=15)
+    assert not h.ok and any(r.startswith("Kafka unreachable for 42 s") for r in h.reasons), h.reasons
+    assert h.numbers["kafka_unreachable_s"] == telemetry.REGISTRY.get_sample_value(
+        "gpuwatch_kafka_unreachable_seconds") == 42
+    assert health.report(ctx, 100, lambda: 0, lambda: 0.0, unreachable_after_s=15).ok
+
+
+def test_reachability_counts_only_open_connections_and_unknown_changes_nothing():
+    from pipelines.kafka_reachability import Reachability, connected_brokers
+
+    class Conn:
+        def __init__(self, up):
+            self.up = up
+
+        def connected(self):
+            return self.up
+
+    class App:
+        consumer = type("C", (), {"_thread": type("T", (), {"_consumer": type("K", (), {
+            "_client": type("L", (), {"_conns": {1: Conn(False), 2: Conn(False)}})()})()})()})()
+        producer = None
+
+    app = App()
+    assert connected_brokers(app) == 0
+    app.consumer._thread._consumer._client._conns[3] = Conn(True)
+    assert connected_brokers(app) == 1
+    assert connected_brokers(object()) is None  # no client yet (starting): unknown, not unreachable
+    r = Reachability()
+    r.observe(None, 1.0)
+    assert r.unreachable_for(100.0) == 0.0

@@ -82,3 +82,25 @@ def test_sigterm_with_the_store_failing_stops_in_time_acks_nothing_and_a_restart
     wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") >= n, 90, what=f"{n} rows")
     row = stack.query("SELECT count() AS rows, uniqExact(node, gpu, metric, ts) AS points FROM gpuwatch.metrics_raw")[0]
     assert row == {"rows": n, "points": n}
+
+
+@pytest.mark.integration
+def test_healthz_says_kafka_is_unreachable_while_the_broker_is_gone_and_ok_once_it_is_back(own_broker, tmp_path,
+                                                                                          topic_prefix):
+    """/healthz said ok with the broker dead for over a minute (consumer lag 0: nothing new could be seen).
+    A worker that can neither read nor send is not healthy, and says why; when the broker returns, it is."""
+    import httpx
+
+    stack = Stack(bootstrap=own_broker.bootstrap, home=tmp_path / "home", prefix=topic_prefix)
+    health = f"http://127.0.0.1:{stack.web_port}/healthz"
+    try:
+        stack.start_pipeline(GPUWATCH_KAFKA_UNREACHABLE_AFTER_S="5")
+        wait_for(lambda: httpx.get(health, timeout=10).status_code == 200, 60, what="/healthz 200")
+        own_broker.stop()
+        r = wait_for(lambda: (r := httpx.get(health, timeout=10)).status_code == 503 and r, 90,
+                     what="/healthz 503 with the broker stopped")
+        assert any("Kafka unreachable" in reason for reason in r.json()["reasons"]), r.json()
+        own_broker.start(timeout=180)
+        wait_for(lambda: httpx.get(health, timeout=10).status_code == 200, 120, what="/healthz 200 again")
+    finally:
+        stack.stop_all()
