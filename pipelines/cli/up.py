@@ -62,6 +62,7 @@ def run_up(args: argparse.Namespace) -> int:
         console.print(f"already up in {home} (stop it with `gpuwatch down`)")
         _print_where(console, rec)
         return 0
+    _check_options(args)
     opts = StackOptions(home=home, kafka_bootstrap=os.environ.get("GPUWATCH_KAFKA_BOOTSTRAP") or None,
                         webhooks=list(args.webhook), notify_config=args.notify_config, timeout_s=args.timeout)
     try:
@@ -73,6 +74,28 @@ def run_up(args: argparse.Namespace) -> int:
     console.print(f"gpuwatch is up in {home}")
     _print_where(console, rec)
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """What the notifier would refuse, refused before Kafka and the pipeline are started (about 20 s)."""
+    from pipelines.cli import UsageError
+    from pipelines.notify.config import ConfigError, load_config, quick_config
+
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if args.notify_config and args.webhook:
+        raise UsageError("use either --notify-config (routing file) or --webhook (quick mode), not both")
+    try:
+        if args.notify_config:
+            load_config(args.notify_config)
+    except ConfigError as e:
+        problems = " ".join(line.strip().removeprefix("- ") for line in str(e).splitlines() if line.strip())
+        raise UsageError(f"--notify-config: {problems}") from None
+    for url in args.webhook:
+        try:
+            quick_config([url])
+        except ConfigError as e:
+            raise UsageError(f"--webhook {url}: {str(e).rpartition('.url: ')[2].splitlines()[0]}") from None
 
 
 def _print_where(console, rec) -> None:

@@ -106,3 +106,17 @@ def test_a_setting_that_is_not_json_is_one_line_naming_it(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     (line,) = lines(r.stderr)
     assert line.startswith("gpuwatch status: error: ") and '"topic_partitions"' in line, line
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--webhook", "notaurl"], "--webhook notaurl: webhook url must start with http"),
+    (["--notify-config", "missing.yaml"], "--notify-config: cannot read notify config"),
+    (["--timeout", "0"], "--timeout must be positive"),
+])
+def test_up_refuses_bad_notifier_options_before_it_starts_anything(tmp_path, args, says):
+    """`gpuwatch up --webhook notaurl` started Kafka and the pipeline (about 20 s), then failed on the
+    notifier's check without naming the option; a zero or negative --timeout was taken."""
+    r = gpuwatch("up", *args, tmp_path=tmp_path, GPUWATCH_HOME=str(tmp_path / "home"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert says in r.stderr and len(lines(r.stderr)) == 1, r.stderr
+    assert not (tmp_path / "home" / "kafka").exists() and not (tmp_path / "home" / "logs").exists()
