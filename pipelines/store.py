@@ -45,17 +45,27 @@ def check_read_only(sql: str) -> str:
     >>> check_read_only("DROP TABLE x")
     Traceback (most recent call last):
     ...
-    pipelines.store.ReadOnlyViolation: only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed
+    pipelines.store.ReadOnlyViolation: only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed, not DROP
     """
     stripped = _strip_comments(sql).strip().rstrip(";").strip()
     if not stripped:
         raise ReadOnlyViolation("empty query")
-    if ";" in _strip_literals(stripped):
+    bare = _strip_literals(stripped)
+    if ";" in bare:
         raise ReadOnlyViolation("one statement at a time")
     if not _READ_ONLY_START.match(stripped):
+        word = stripped.split(None, 1)[0][:40]
         raise ReadOnlyViolation(
-            "only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed")
+            f"only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed, not {word}")
+    fmt = _FORMAT_CLAUSE.search(bare)
+    if fmt:  # the driver appends its own FORMAT, and ClickHouse's complaint would name that one
+        raise StoreError(f"leave out FORMAT {fmt.group(1)}: answers come as a table, or --format json, csv or "
+                         "table (the /query API answers JSON)")
     return stripped
+
+
+#: A trailing ``FORMAT name`` clause (not a column called format ordered ASC or DESC).
+_FORMAT_CLAUSE = re.compile(r"(?<!\bBY\s)(?<![,.])\bFORMAT\s+(?!(?:ASC|DESC)\b)(\w+)\s*$", re.I)
 
 
 def _strip_comments(sql: str) -> str:

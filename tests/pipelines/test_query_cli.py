@@ -71,3 +71,16 @@ def test_integers_wider_than_64_bits_come_back_as_text_not_a_crash(tmp_path):
                  env=env)
     assert r.returncode == 0, r.stderr
     assert orjson.loads(r.stdout) == [{"a": "-5000000000000000000000", "b": 7}]
+
+
+def test_a_format_clause_and_a_misspelt_statement_get_errors_that_say_what_to_do():
+    """"SELECT ... FORMAT TSV" answered with a syntax error about "FORMAT Native" (the clause the driver
+    appends), and "SELEC 1" only listed the allowed statements without saying which word was refused."""
+    from pipelines.store import ReadOnlyViolation, StoreError, check_read_only
+
+    with pytest.raises(StoreError, match=r"leave out FORMAT TSV: .*--format json, csv or table"):
+        check_read_only("SELECT * FROM gpuwatch.alerts FORMAT TSV;")
+    with pytest.raises(ReadOnlyViolation, match=r"only read-only statements .* are allowed, not SELEC"):
+        check_read_only("SELEC 1")
+    assert check_read_only("SELECT 'FORMAT TSV' AS s") == "SELECT 'FORMAT TSV' AS s"
+    assert check_read_only("SELECT format('{}', 1)") == "SELECT format('{}', 1)"
