@@ -155,8 +155,10 @@ class Demo:
         for r in rows:
             t.add_row(f"{r[0]}Z", *(str(v) for v in r[1:]))  # stored in UTC
         self.console.print(t)
-        self.console.print("[dim]Try it yourself while a pipeline runs: "
-                           "gpuwatch query \"SELECT alertname, status, starts_at FROM gpuwatch.alerts\"[/]")
+        gpuwatch = Path(sys.executable).parent / "gpuwatch"  # the venv's, which `make demo` does not put on PATH
+        self.console.print(f"[dim]Try it yourself (the demo's data stays in {self.home}): GPUWATCH_HOME={self.home} "
+                           f"{gpuwatch if gpuwatch.exists() else 'gpuwatch'} query "
+                           "\"SELECT alertname, status, starts_at FROM gpuwatch.alerts\"[/]")
 
     def stop(self) -> None:
         stop_stack(self.home)

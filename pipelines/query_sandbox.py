@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.query_policy import QueryRejected, check_ast
-from pipelines.store import QueryResult, StoreError, check_read_only, chdb_path, first_line, is_chdb, redact
+from pipelines.store import (QueryResult, StoreError, check_read_only, chdb_path, connect_failure, driver_quiet,
+                             first_line, is_chdb, redact)
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,10 @@ class QuerySandbox:
                 return clickhouse_connect.get_client(
                     dsn=f"chdb://{path}" if path else "chdb://memory",
                     chdb_options=self.limits.clickhouse_settings())
-            return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5)
+            with driver_quiet():  # the driver logs its own "Unexpected Http Driver Exception" line too
+                return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5)
         except Exception as e:  # the driver raises many types; the message is what matters
-            raise StoreError(f"cannot open ClickHouse at {redact(self.dsn)}: {first_line(e)}") from None
+            raise StoreError(f"cannot open ClickHouse at {redact(self.dsn)}: {connect_failure(e)}") from None
 
     def _query(self, client: Any, sql: str) -> Any:
         # A server's read-only profile (readonly=2, as infra/clickhouse gives `analyst`) refuses a change

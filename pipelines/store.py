@@ -128,7 +128,7 @@ class Store:
         try:
             # A server that does not answer is one clear error within seconds, not a hang at start.
             extra = {} if is_chdb(dsn) else {"connect_timeout": 5}
-            with _driver_quiet():
+            with driver_quiet():
                 self._client = clickhouse_connect.get_client(dsn=dsn, settings=session, **extra)
         except Exception as e:  # the driver raises many types; the message is what matters
             raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {connect_failure(e)}") from None
@@ -187,7 +187,7 @@ class Store:
 
 
 @contextlib.contextmanager
-def _driver_quiet():
+def driver_quiet():
     """The driver logs a failed connect itself before raising; the raised error is the one line we print."""
     driver_log = logging.getLogger("clickhouse_connect")
     level = driver_log.level

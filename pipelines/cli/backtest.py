@@ -188,9 +188,9 @@ def query_rows(sql: str, dsn: str | None) -> tuple[list[dict], bool]:
     from pipelines.settings import CommonSettings
     from pipelines.store import StoreError
 
-    settings = CommonSettings()
+    settings = CommonSettings(**({"clickhouse_dsn": dsn} if dsn else {}))  # checked as `gpuwatch query` checks it
     try:
-        columns, rows = fetch(sql, dsn or settings.dsn(), settings.clickhouse_database)
+        columns, rows = fetch(sql, settings.query_dsn(), settings.clickhouse_database, settings)
     except StoreError as e:
         raise UsageError(str(e)) from None
     missing = NEEDED - set(columns)

@@ -96,3 +96,10 @@ def test_a_csv_that_is_not_utf8_is_one_clear_error(tmp_path, capsys):
     assert main(["backtest", str(p)]) == 2
     err = capsys.readouterr().err
     assert "series.csv is not UTF-8 text (byte 0xff at offset" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_clickhouse_dsn_that_is_not_one_is_refused_like_gpuwatch_query_refuses_it(capsys):
+    """`backtest --clickhouse notadsn` went to localhost:8123 and printed the HTTP driver's noise."""
+    assert main(["backtest", "--from-clickhouse", "SELECT 1", "--clickhouse", "notadsn"]) == 2
+    err = capsys.readouterr().err
+    assert "must start with chdb://, http:// or https://" in err and len(err.strip().splitlines()) == 1, err
