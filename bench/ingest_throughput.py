@@ -187,6 +187,27 @@ class Worker:
         t = self.proc.cpu_times()
         return t.user + t.system
 
+    def cpu_by_thread(self) -> dict[str, float]:
+        """CPU seconds by thread (``/proc/PID/task``): the event loop (the main thread), the other Python
+        threads together (Kafka consumer, inserts), and chDB's native threads by name. py-spy cannot say
+        this: a thread waiting for the GIL inside a call looks busy there. Threads already ended are not
+        counted."""
+        tick = os.sysconf("SC_CLK_TCK")
+        python = Path(sys.executable).name[:15]
+        out: dict[str, float] = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                name = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the thread ended
+            if task.name == str(self.proc.pid):
+                name = "event loop"
+            elif name == python or name.startswith("python"):
+                name = "other Python threads"
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
+
     def peak_rss_mib(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
             hwm = next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")), self.peak)
@@ -261,11 +282,14 @@ def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, 
                   + ", ".join(str(w.child.log_path) for w in workers), flush=True)
         wall = time.monotonic() - (first or time.monotonic())
         cpu = [w.cpu_s() for w in workers]
+        threads = workers[0].cpu_by_thread()
         counts = [w.counted() for w in workers]
         gc_pauses = [w.gc_pauses() for w in workers]
         distinct = distinct_samples(workers) if n > 1 else sum(counts)
         print(f"  {n} worker(s): stored {counts} ({distinct:,} distinct samples) in {wall:.1f} s, "
               f"{sum(cpu):.1f} CPU-s", flush=True)
+        top = sorted(threads.items(), key=lambda kv: -kv[1])[:6]
+        print("  CPU by thread (worker 1, from its start): " + ", ".join(f"{k} {v:.1f} s" for k, v in top), flush=True)
         print(f"  garbage collection: {sum(g['gc_s'] for g in gc_pauses):.1f} s of pauses, the longest <= "
               f"{max(g['gc_longest_le_s'] for g in gc_pauses):g} s", flush=True)
         return {"samples": distinct, "per_worker": counts, "cpu_s": sum(cpu),
