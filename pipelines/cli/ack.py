@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
         for fp in args.fingerprints:
             if args.ack_action == "ack":
                 owner = args.owner or getpass.getuser()
-                api.ack(fp, owner, args.comment)
-                print(f"acked {fp} (owner {owner})")
+                a = api.ack(fp, owner, args.comment)
+                took = f"; taken over from {a['taken_from']}" if a.get("taken_from") else ""
+                print(f"acked {fp} (owner {owner}{took})")
             else:
                 # With --owner, the worker refuses to remove someone else's ack; without, it says whose it was.
                 a = api.unack(fp, args.owner or "")

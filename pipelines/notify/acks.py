@@ -26,6 +26,8 @@ class Ack:
     owner: str
     comment: str
     acked_at: float
+    #: whose ack of the same incident this one replaced (another owner), so a takeover is said, not silent
+    taken_from: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +46,10 @@ class Acks:
             raise AckError("an ack needs an owner (who is handling it)")
         if alert is None or not alert.firing:
             raise AckError(f"no firing alert with fingerprint {fingerprint}; only a firing alert can be acked")
-        a = Ack(fingerprint, alert.starts_at, owner.strip(), comment.strip(), time.time() if now is None else now)
+        prev = self.for_alert(alert)
+        taken_from = prev.owner if prev is not None and prev.owner != owner.strip() else ""
+        a = Ack(fingerprint, alert.starts_at, owner.strip(), comment.strip(), time.time() if now is None else now,
+                taken_from)
         with self.db.transaction() as c:
             c.execute("INSERT OR REPLACE INTO acks (fingerprint, starts_at, owner, comment, acked_at) "
                       "VALUES (?,?,?,?,?)", (a.fingerprint, a.starts_at, a.owner, a.comment, a.acked_at))

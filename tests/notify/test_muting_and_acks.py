@@ -147,3 +147,20 @@ def test_a_refire_after_resolution_is_a_new_unacked_incident(http_receiver, tmp_
     view = asyncio.run(scenario())
     assert [r.json()["status"] for r in hook.received] == ["firing", "resolved", "firing"]
     assert view[0]["acked_by"] == ""
+
+
+def test_an_ack_by_someone_else_says_whose_it_took_over(tmp_path):
+    """A second `gpuwatch ack` replaced alice as owner without a word."""
+    async def scenario():
+        h = ServiceHarness(webhook_config("http://127.0.0.1:9/x"), tmp_path)
+        try:
+            ev = make_event(node="n1")
+            h.ingest(ev)
+            assert h.service.ack(ev.fingerprint, "alice").taken_from == ""
+            assert h.service.ack(ev.fingerprint, "alice", "still mine").taken_from == ""
+            bob = h.service.ack(ev.fingerprint, "bob")
+            assert bob.owner == "bob" and bob.taken_from == "alice" and bob.as_dict()["taken_from"] == "alice"
+        finally:
+            await h.close()
+
+    asyncio.run(scenario())
