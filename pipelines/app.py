@@ -180,7 +180,9 @@ def create_app(settings: PipelineSettings) -> faust.App:
 
     @app.timer(2.0)
     async def kafka_connections() -> None:  # /healthz: a worker with no broker for long is not healthy
-        reachability.observe(connected_brokers(app), time.monotonic())
+        if reachability.observe(connected_brokers(app), time.monotonic()):
+            log.warning("cannot see the Kafka clients' connections for a minute (aiokafka changed?): "
+                        "/healthz will not report a lost broker")
 
     @app.timer(5.0)
     async def silent_nodes() -> None:

@@ -49,24 +49,34 @@ def _connected(conn: Any) -> bool:
 class Reachability:
     """Since when no broker has been connected, from samples taken every few seconds."""
 
+    #: Samples in a row without a client to ask after which :meth:`observe` says the check is blind.
+    BLIND_AFTER = 30
+
     def __init__(self) -> None:
         self.since: float | None = None
+        self._unknown = 0
 
-    def observe(self, connected: int | None, now: float) -> None:
-        """One sample: the connection count (None: unknown, which changes nothing)."""
+    def observe(self, connected: int | None, now: float) -> bool:
+        """One sample: the connection count (None: unknown, which changes nothing). True once, when the
+        clients have stayed out of sight for BLIND_AFTER samples (aiokafka's internals changed?), for the
+        caller to log that /healthz cannot tell a lost broker."""
         if connected is None:
-            return
+            self._unknown += 1
+            return self._unknown == self.BLIND_AFTER
+        self._unknown = 0
         if connected > 0:
             self.since = None
         elif self.since is None:
             self.since = now
+        return False
 
     def unreachable_for(self, now: float) -> float:
         """Seconds without a connected broker (0 while one is connected).
 
-        >>> r = Reachability(); r.observe(0, 10.0); r.observe(None, 12.0); r.unreachable_for(15.0)
+        >>> r = Reachability()
+        >>> r.observe(0, 10.0) or r.observe(None, 12.0) or r.unreachable_for(15.0)
         5.0
-        >>> r.observe(2, 16.0); r.unreachable_for(17.0)
+        >>> r.observe(2, 16.0) or r.unreachable_for(17.0)
         0.0
         """
         return 0.0 if self.since is None else now - self.since

@@ -295,7 +295,7 @@ def stop_stack(home: Path, grace_s: float = STOP_GRACE_S) -> list[str]:
     except TimeoutError:
         pass
     if broker is not None:
-        broker._pidfile.unlink(missing_ok=True)
+        broker.forget()
     StackRecord.path(home).unlink(missing_ok=True)
     StackRecord.path(Path(rec.home)).unlink(missing_ok=True)  # the stack's own, when `home` pointed at it
     return stopped

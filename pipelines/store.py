@@ -57,15 +57,36 @@ def check_read_only(sql: str) -> str:
         word = stripped.split(None, 1)[0][:40]
         raise ReadOnlyViolation(
             f"only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed, not {word}")
-    fmt = _FORMAT_CLAUSE.search(bare)
+    fmt = _format_clause(bare)
     if fmt:  # the driver appends its own FORMAT, and ClickHouse's complaint would name that one
-        raise StoreError(f"leave out FORMAT {fmt.group(1)}: answers come as a table, or --format json, csv or "
+        raise StoreError(f"leave out FORMAT {fmt}: answers come as a table, or --format json, csv or "
                          "table (the /query API answers JSON)")
     return stripped
 
 
-#: A trailing ``FORMAT name`` clause (not a column called format ordered ASC or DESC).
-_FORMAT_CLAUSE = re.compile(r"(?<!\bBY\s)(?<![,.])\bFORMAT\s+(?!(?:ASC|DESC)\b)(\w+)\s*$", re.I)
+_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*$", re.I)
+_COMMENTS = re.compile(r"(?:--|#)[^\n]*|/\*.*?\*/", re.S)
+#: Words after which ``format x`` is a column or table called format with an alias, not the clause.
+_NOT_A_CLAUSE_AFTER = {"SELECT", "FROM", "JOIN", "BY", "AS", "DISTINCT", "AND", "OR", "NOT", "WHERE", "ON", "THEN",
+                       "ELSE", "WHEN"}
+
+
+def _format_clause(bare: str) -> str | None:
+    """The format named by a trailing ``FORMAT name`` clause of a query whose string literals are blanked.
+
+    >>> _format_clause("SELECT 1 FORMAT TSV"), _format_clause("SELECT 1 -- see FORMAT JSON")
+    ('TSV', None)
+    >>> _format_clause("SELECT a FROM t ORDER BY format DESC"), _format_clause("SELECT format f FROM t")
+    (None, None)
+    """
+    text = _COMMENTS.sub(" ", bare).rstrip()
+    m = _FORMAT_CLAUSE.search(text)
+    if not m or m.group(1).upper() in ("ASC", "DESC"):
+        return None
+    before = text[:m.start()].rstrip()
+    if not before or before[-1] in ",.(=<>+-*/" or before.split()[-1].upper() in _NOT_A_CLAUSE_AFTER:
+        return None
+    return m.group(1)
 
 
 def _strip_comments(sql: str) -> str:

@@ -121,15 +121,36 @@ class LocalKafka:
     def log_file(self) -> Path:
         return self.data_dir / "logs" / "server.log"
 
+    @property
+    def _portfile(self) -> Path:
+        return self.data_dir / "broker.port"
+
     def _owner(self) -> tuple[int, int] | None:
-        """(pid, client port) of the live broker this data directory belongs to, from its pid file (a file
-        written before the port was recorded gives this object's port); None when none is alive."""
+        """(pid, client port) of the live broker this data directory belongs to; None when none runs.
+
+        The pid file holds the pid alone (as older versions write and read it) and ``broker.port`` the
+        port; a directory without a port file gives this object's port. A pid that is alive but not a
+        Kafka broker started on this directory (the file outlived a crash or a reboot) is no owner: it
+        is neither refused as a second broker nor signalled by :meth:`stop`.
+        """
         try:
-            parts = self._pidfile.read_text().split()
-            pid, port = int(parts[0]), int(parts[1]) if len(parts) > 1 else self.port
+            pid = int(self._pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return (pid, port) if _alive(pid) else None
+        if not _alive(pid) or not self._is_broker(pid):
+            return None
+        try:
+            port = int(self._portfile.read_text().strip())
+        except (OSError, ValueError):
+            port = self.port
+        return pid, port
+
+    def _is_broker(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return True  # no /proc to ask (not Linux): trust the pid file, as before
+        return b"kafka.Kafka" in cmdline and any(str(self.data_dir).encode() in arg for arg in cmdline)
 
     def pid(self) -> int | None:
         owner = self._owner()
@@ -226,7 +247,8 @@ class LocalKafka:
         with open(self.data_dir / "logs" / "stdout.log", "ab") as out:
             proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)), stdout=out, stderr=out,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self._pidfile.write_text(f"{proc.pid} {self.port}\n")
+        self._pidfile.write_text(str(proc.pid))
+        self._portfile.write_text(f"{self.port}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -250,11 +272,16 @@ class LocalKafka:
         text = self._log_since(0) + (self.data_dir / "logs" / "stdout.log").read_text(errors="replace")
         return text[-2000:]
 
+    def forget(self) -> None:
+        """Remove the record of a broker stopped by other means (``gpuwatch down`` signals its group)."""
+        self._pidfile.unlink(missing_ok=True)
+        self._portfile.unlink(missing_ok=True)
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker; True if one was running. Escalates to SIGKILL after ``timeout``."""
         pid = self.pid()
         if pid is None:
-            self._pidfile.unlink(missing_ok=True)
+            self.forget()
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -266,7 +293,7 @@ class LocalKafka:
                 pass
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-        self._pidfile.unlink(missing_ok=True)
+        self.forget()
         return True
 
     def status(self) -> dict:

@@ -26,7 +26,8 @@ class Ack:
     owner: str
     comment: str
     acked_at: float
-    #: whose ack of the same incident this one replaced (another owner), so a takeover is said, not silent
+    #: whose ack of the same incident this one replaced (another owner), so a takeover is said, not silent;
+    #: only in the answer to the ack (not stored: the history's ack rows already show who held it before)
     taken_from: str = ""
 
     def as_dict(self) -> dict:

@@ -97,6 +97,8 @@ class Silences:
             raise SilenceError("a silence must start and end at a finite time (epoch seconds)")
         if ends_at <= starts_at or ends_at <= now:
             raise SilenceError("a silence must end in the future and after it starts")
+        if starts_at < now - MAX_SILENCE_S:
+            raise SilenceError(f"a silence starts at most 366 days ago, not {_day(starts_at)}")
         if ends_at > now + MAX_SILENCE_S:
             raise SilenceError(f"a silence ends at most 366 days from now, not {_day(ends_at)}; "
                                "renew it when it nears its end")

@@ -81,6 +81,11 @@ def test_the_example_config_in_infra_is_valid():
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "infra" / "agent" / "agent.yaml")
     assert cfg.collectors.nvml.enabled and cfg.kafka.topics.metrics == "gpuwatch.metrics.v1"
+    # a map given in YAML replaces the defaults: the shipped one must schedule every costly group itself
+    # (without mig_mode it read MIG mode, 468 us on an H200, every scrape)
+    from agents.collectors.nvml_fields import DEFAULT_GROUP_INTERVALS_S
+
+    assert set(DEFAULT_GROUP_INTERVALS_S) <= set(cfg.collectors.nvml.group_intervals_s)
 
 
 def test_environment_sets_lists_maps_and_nested_keys_and_ignores_other_variables(tmp_path, monkeypatch):

@@ -118,6 +118,8 @@ def test_ack_and_silence_refuse_bad_requests(tmp_path):
             with pytest.raises(SilenceError, match="at most 366 days"):
                 h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 401 * 86400, "a", "b",
                                          starts_at=time.time() + 400 * 86400)
+            with pytest.raises(SilenceError, match="starts at most 366 days ago"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "a", "b", starts_at=-1e13)
             assert not h.service.silences.list()
         finally:
             await h.close()

@@ -80,5 +80,6 @@ def test_reachability_counts_only_open_connections_and_unknown_changes_nothing()
     assert connected_brokers(app) == 1
     assert connected_brokers(object()) is None  # no client yet (starting): unknown, not unreachable
     r = Reachability()
-    r.observe(None, 1.0)
-    assert r.unreachable_for(100.0) == 0.0
+    blind = [r.observe(None, float(i)) for i in range(Reachability.BLIND_AFTER + 5)]
+    assert r.unreachable_for(100.0) == 0.0  # unknown is never unreachable...
+    assert blind.count(True) == 1  # ...but the blindness is said, once

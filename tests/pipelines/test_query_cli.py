@@ -84,3 +84,7 @@ def test_a_format_clause_and_a_misspelt_statement_get_errors_that_say_what_to_do
         check_read_only("SELEC 1")
     assert check_read_only("SELECT 'FORMAT TSV' AS s") == "SELECT 'FORMAT TSV' AS s"
     assert check_read_only("SELECT format('{}', 1)") == "SELECT format('{}', 1)"
+    for fine in ("SELECT 1\n-- FORMAT TSV", "SELECT 1 -- see FORMAT JSON", "SELECT 1 /* FORMAT CSV */",
+                 "SELECT format f FROM t", "SELECT x FROM format f", "SELECT a FROM t ORDER BY format DESC",
+                 "SELECT a FROM t ORDER BY format", "SELECT a, format b FROM t"):
+        assert check_read_only(fine) == fine

@@ -72,9 +72,10 @@ def test_mig_mode_is_read_on_its_own_interval_while_its_instances_are_read_every
         samples = [s for s in c.collect(float(t)) if s["gpu"] == 0]
         assert {"mig_enabled", "mig_instance_count", "mig_fb_used_bytes"} <= {s["metric"] for s in samples}
     assert len(mode) == 1
-    g.mig_mode = 0  # reconfigured: seen at the group's next read, not before
     c2 = _collector(nv, group_intervals_s={"mig_mode": 0.5})
-    c2.collect(1.0)
+    assert {s["metric"]: s["value"] for s in c2.collect(1.0) if s["gpu"] == 0}["mig_enabled"] == 1
+    g.mig_mode = 0  # reconfigured: seen at the group's next read, not before
+    assert {s["metric"]: s["value"] for s in c2.collect(1.5) if s["gpu"] == 0}["mig_enabled"] == 1
     time.sleep(0.55)
     v = {s["metric"]: s["value"] for s in c2.collect(2.0) if s["gpu"] == 0}
     assert v["mig_enabled"] == 0 and "mig_instance_count" not in v
