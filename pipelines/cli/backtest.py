@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 
 from pipelines.cli import UsageError
@@ -143,8 +144,11 @@ def _normalise(records, where: str, first_line: int = 2) -> list[dict]:
     for n, r in enumerate(records, start=first_line):
         try:
             ts = r["ts"] if isinstance(r["ts"], (int, float)) else _parse_ts(str(r["ts"]))
+            value = float(r["value"])
+            if not math.isfinite(value):  # the samples' model refuses it later, without saying which row
+                raise ValueError(f"value {r['value']} is not a finite number")
             rows.append({"ts": float(ts), "node": r["node"], "gpu": int(r["gpu"]), "metric": r["metric"],
-                         "value": float(r["value"]), "uuid": r.get("uuid") or "",
+                         "value": value, "uuid": r.get("uuid") or "",
                          "labels": _parse_labels(r.get("labels")), "raw_ts": r.get("raw_ts", r["ts"]), "row": n})
         except (ValueError, TypeError) as e:
             raise UsageError(f"{where} row {n}: {e}") from None

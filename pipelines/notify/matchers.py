@@ -27,9 +27,20 @@ class MatcherError(ValueError):
 
 
 def _unquote(raw: str) -> str:
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        body = raw[1:-1]
-        return re.sub(r'\\(["\\n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), body)
+    """A matcher's value: a quoted one unescaped, an unquoted one as it is (Alertmanager allows both).
+
+    A quote that is opened and never closed, or a quote inside an unquoted value, is refused: the value
+    would otherwise keep the quote, and a silence on it would match nothing.
+    """
+    if raw.startswith('"'):
+        inner = raw[1:-1] if len(raw) >= 2 else ""
+        escapes = len(inner) - len(inner.rstrip("\\"))
+        if len(raw) < 2 or not raw.endswith('"') or escapes % 2:
+            raise MatcherError(f'unclosed quote in matcher value {raw}; write it as name="value"')
+        return re.sub(r'\\(["\\n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), inner)
+    if '"' in raw:
+        raise MatcherError(f'a quote in the unquoted value {raw}; quote the value and escape the quote: '
+                           'name="a\\"b"')
     return raw
 
 

@@ -103,3 +103,11 @@ def test_a_clickhouse_dsn_that_is_not_one_is_refused_like_gpuwatch_query_refuses
     assert main(["backtest", "--from-clickhouse", "SELECT 1", "--clickhouse", "notadsn"]) == 2
     err = capsys.readouterr().err
     assert "must start with chdb://, http:// or https://" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_value_that_is_not_finite_names_its_row(tmp_path, capsys):
+    p = tmp_path / "series.csv"
+    p.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:00:05,nan\n")
+    assert main(["backtest", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3: value nan is not a finite number" in err and len(err.strip().splitlines()) == 1, err

@@ -125,6 +125,11 @@ def test_matcher_lists_and_errors():
     assert Matcher.from_dict(ms[1].as_dict()) == ms[1]
     with pytest.raises(MatcherError, match="cannot parse"):
         Matcher.parse("just words")
+    # `silence create 'node="x'` silenced the value `"x`, which no alert carries
+    for text in ('node="x', 'node=x"', 'node="x\\"', 'node="'):
+        with pytest.raises(MatcherError, match="unclosed quote|quote"):
+            Matcher.parse(text)
+    assert Matcher.parse("node=x").value == "x"  # unquoted values stay allowed, as in Alertmanager
 
 
 def test_the_example_config_is_valid(monkeypatch):
