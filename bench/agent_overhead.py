@@ -78,20 +78,6 @@ def _child(args: argparse.Namespace) -> int:
     return run_agent(ns, {"bootstrap.servers": args.bootstrap}, nvml=nvml)
 
 
-def real_nvml_gpus() -> int:
-    """How many GPUs the real NVML sees here; 0 when there is no driver."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no library, no driver, no GPU: all mean "no"
-        return 0
-
-
 def _status_kb(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -333,7 +319,9 @@ def main() -> int:
     if args.child:
         return _child(args)
 
-    found = real_nvml_gpus()
+    from agents.collectors.nvml import real_gpu_count
+
+    found = real_gpu_count()
     if args.nvml is None:
         args.nvml = "real" if found else "fake"
     if args.nvml == "real" and not found:

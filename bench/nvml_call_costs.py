@@ -39,17 +39,6 @@ def _timed(cost: dict, lock: threading.Lock, name: str, fn):
     return call
 
 
-def _real_nvml_starts() -> bool:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        pynvml.nvmlShutdown()
-        return True
-    except Exception:  # noqa: BLE001 - no driver, no library: the fake is timed instead
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scrapes", type=int, default=20, help="scrapes at 1 Hz (default 20)")
@@ -58,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpus", type=int, default=8, help="fake GPUs (default 8)")
     args = ap.parse_args(argv)
 
-    from agents.collectors.nvml import NvmlCollector
+    from agents.collectors.nvml import NvmlCollector, real_gpu_count
 
     if args.nvml is None:
-        args.nvml = "real" if _real_nvml_starts() else "fake"
+        args.nvml = "real" if real_gpu_count() else "fake"
     if args.nvml == "fake":
         from agents.collectors.nvml_fake import H200_COSTS, FakeGpu, FakeNvml
         nv = FakeNvml([FakeGpu(i) for i in range(args.gpus)], costs=H200_COSTS)

@@ -57,8 +57,10 @@ def check_read_only(sql: str) -> str:
         word = stripped.split(None, 1)[0][:40]
         raise ReadOnlyViolation(
             f"only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are allowed, not {word}")
+    # Found on the text, not on query_policy's EXPLAIN AST: the driver appends a FORMAT of its own to every
+    # query, the EXPLAIN too, and two FORMATs are a syntax error before any AST exists.
     fmt = _format_clause(bare)
-    if fmt:  # the driver appends its own FORMAT, and ClickHouse's complaint would name that one
+    if fmt:  # ClickHouse's complaint would name the driver's FORMAT Native
         raise StoreError(f"leave out FORMAT {fmt}: answers come as a table, or --format json, csv or "
                          "table (the /query API answers JSON)")
     return stripped

@@ -87,6 +87,20 @@ def _finite(v: float) -> bool:
     return math.isfinite(v)
 
 
+def real_gpu_count() -> int:
+    """How many GPUs the real NVML sees here; 0 when there is no library, driver or GPU (the benchmarks
+    then time the cost-faithful fake instead)."""
+    try:
+        nv = importlib.import_module("pynvml")
+        nv.nvmlInit()
+        try:
+            return int(nv.nvmlDeviceGetCount())
+        finally:
+            nv.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no library, no driver, no GPU: all mean "none"
+        return 0
+
+
 class NvmlCollector(ProcessReads, Collector):
     name = "nvml"
     config_model = NvmlConfig
