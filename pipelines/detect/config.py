@@ -129,8 +129,9 @@ class DetectionConfig(_Section):
 
     #: ClickHouse database named in evidence queries.
     database: str = "gpuwatch"
-    #: Score rows for ClickHouse: ``top`` (per GPU and detector, the highest subject, plus every
-    #: anomalous one), ``all`` (every subject) or ``none``.
+    #: Score rows for ClickHouse: ``top`` (per GPU and detector, the highest subject when its score is above 0,
+    #: plus every anomalous one: a detector that saw nothing writes nothing, and a missing row reads as 0),
+    #: ``all`` (every subject, zeros too) or ``none``.
     score_rows: str = Field(default="top", pattern=r"^(top|all|none)$")
     #: Seconds of history before an incident's onset that its evidence query shows.
     evidence_lookback_s: float = 900.0

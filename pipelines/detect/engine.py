@@ -156,7 +156,7 @@ class NodeDetectors(NodeTierSteps):
         top = max(subjects, key=subjects.get)
         for subj, s in subjects.items():
             anom = int(warm and s >= threshold)
-            if mode == "all" or subj == top or anom:
+            if mode == "all" or anom or (subj == top and s > 0):
                 out.scores.append((ts, self.node, gpu, detector, subj, float(s),
                                    float(threshold) if math.isfinite(threshold) else -1.0, anom))
 
@@ -292,15 +292,7 @@ class NodeDetectors(NodeTierSteps):
             det = self._others[fam]
             sc = det.score_many(x, ts)
             det.learn_one(x, ts)
-            if rows != "all" and not any(sc.values()):  # the usual tick: nothing to say but each GPU's top row
-                if rows == "top":
-                    thr = float(det.threshold)
-                    seen: set[str] = set()
-                    for key in x:
-                        g, _, m = key.partition("/")
-                        if g not in seen:
-                            seen.add(g)
-                            out.scores.append((ts, self.node, int(g), det.name, m, 0.0, thr, 0))
+            if rows != "all" and not any(sc.values()):  # the usual tick: every score 0, nothing to write
                 continue
             k = [(int(key.partition("/")[0]), key.partition("/")[2]) for key in x]
             z = np.array([sc.get(key, 0.0) for key in x])
@@ -323,7 +315,7 @@ class NodeDetectors(NodeTierSteps):
                     g = k[0]
                     if g not in top or zi > best[g]:
                         top[g], best[g] = i, zi
-                pick = sorted(set(top.values()).union(i for i, a in enumerate(al) if a))
+                pick = sorted({i for i in top.values() if zl[i] > 0}.union(i for i, a in enumerate(al) if a))
             for i in pick:
                 out.scores.append((ts, self.node, keys[i][0], detector, keys[i][1], zl[i], tl[i], int(al[i])))
         hits = np.flatnonzero(anom).tolist()

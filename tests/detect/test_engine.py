@@ -84,6 +84,28 @@ def test_score_rows_have_the_anomaly_scores_columns(faulted_run):
         assert isinstance(score, float) and anomalous in (0, 1) and detector and subject
 
 
+def test_top_score_rows_keep_what_a_detector_saw_and_drop_its_zeros():
+    """``top`` writes each GPU's highest score per detector only when it is above 0, and every anomalous
+    row; ``all`` writes the zeros too. Zeros were three rows in four at fleet scale (issue 10)."""
+    sim = _cluster([Fault("ecc_storm", "node-0", 2, 330, 60)], nodes=1)
+    batches = [batch_from_dict(sim.tick()[0][0]) for _ in range(345)]
+    top = NodeDetectors(DetectionConfig.default().model_copy(update={"score_rows": "top"}))
+    every = NodeDetectors(DetectionConfig.default().model_copy(update={"score_rows": "all"}))
+    top_rows, all_rows = [], []
+    for b in batches:
+        top_rows += top.observe(b).scores
+        all_rows += every.observe(b).scores
+    assert top_rows and all(r[5] > 0 or r[7] for r in top_rows)
+    assert any(r[5] == 0 for r in all_rows)
+    assert {r for r in all_rows if r[7]} <= set(top_rows)  # nothing anomalous is left out
+    burst = [r for r in top_rows if r[3] == "counter_burst"]
+    assert burst and {r[2] for r in burst} == {2}  # the storm's GPU alone: the quiet ones wrote nothing
+    for key in {(r[0], r[2], r[3]) for r in all_rows}:  # per GPU and detector, the highest positive score
+        scores = [r[5] for r in all_rows if (r[0], r[2], r[3]) == key]
+        if max(scores) > 0:
+            assert max(r[5] for r in top_rows if (r[0], r[2], r[3]) == key) == max(scores)
+
+
 def test_exhaustion_alert_says_when(faulted_run):
     _, alerts, _, _ = faulted_run
     leak = next(e for _, e in alerts if e.alertname == "GpuMemoryExhaustionForecast")
