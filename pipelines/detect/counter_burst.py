@@ -159,7 +159,12 @@ class CounterBurst(Detector):
 
     def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
         series = self._series
-        return {k: self._score(k, series.get(k), v, t)[0] for k, v in x.items()}
+        out = {}
+        for k, v in x.items():
+            s = series.get(k)
+            # the usual sample: no events now and none in the window, so nothing to score
+            out[k] = 0.0 if v == 0 and s is not None and not s.recent else self._score(k, s, v, t)[0]
+        return out
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         if t is None:
@@ -171,6 +176,9 @@ class CounterBurst(Detector):
             s = series.get(k)
             if s is None:
                 series[k] = _Series(t)
+                continue
+            if v == 0 and not s.recent and s.flag_since is None:
+                s.last_t = t  # quiet: time is folded in lazily (what the general path below does for it)
                 continue
             score, c = self._score(k, s, v, t)
             s.last_t = t
