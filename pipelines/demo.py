@@ -177,12 +177,34 @@ def _utc(ts: float) -> str:
     return time.strftime("%H:%M:%SZ", time.gmtime(ts))
 
 
+#: Written into the demo's home: only a directory holding it (or an empty one) is wiped for the next run.
+DEMO_MARKER = ".gpuwatch-demo"
+
+
+def demo_home_refusal(home: Path) -> str | None:
+    """Why ``home`` may not be wiped for a demo run, or None. The demo deletes its home first; a directory
+    it did not create (someone's files, a real ``GPUWATCH_HOME`` with its running stack) is refused."""
+    if not home.exists():
+        return None
+    if not home.is_dir():
+        return f"{home} is a file, not a directory"
+    entries = sorted(p.name for p in home.iterdir())
+    if not entries or DEMO_MARKER in entries:
+        return None
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    return (f"{home} is not empty and no demo made it (it holds {shown}); the demo wipes its home first, so "
+            f"give it a new or empty directory, or remove {home} yourself")
+
+
 def run_demo(args: argparse.Namespace) -> int:
     console = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
     home = Path(args.home).absolute()
+    if demo_home_refusal(home):  # the command checks first; this guards other callers
+        raise ValueError(demo_home_refusal(home))
     stop_stack(home)  # a kept demo from last time
     shutil.rmtree(home, ignore_errors=True)  # a fresh run each time: demo data only
     home.mkdir(parents=True)
+    (home / DEMO_MARKER).write_text("written by gpuwatch demo: this directory is wiped by the next demo run\n")
     console.rule("[bold]gpuwatch demo")
     demo = Demo(home, console)
     keep = getattr(args, "keep", False)
