@@ -41,3 +41,15 @@ def check_port_free(host: str, port: int, setting: str) -> None:
         except OSError as e:
             raise PortError(f"{host}:{port} is already taken ({e.strerror}): stop what holds it "
                             f"or change {setting}") from None
+
+
+def any_free_port(host: str) -> int:
+    """A port free on ``host`` now, for a server that cannot take 0 itself (Faust's web server refuses it).
+
+    >>> 0 < any_free_port("127.0.0.1") <= 65535
+    True
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host or "0.0.0.0", 0))
+        return s.getsockname()[1]

@@ -81,11 +81,20 @@ def with_existing_partitions(settings, counts: dict[str, int]):
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    from pipelines.listen_ports import PortError, check_port_free
+    from pipelines.listen_ports import PortError, any_free_port, check_port_free
 
     try:
         check_port_free(settings.web_host, settings.web_port, "GPUWATCH_WEB_PORT (or --web-port)")
     except PortError as e:
+        raise UsageError(str(e)) from None
+    if settings.web_port == 0:  # any free port, as the setting documents (Faust itself refuses 0)
+        settings = settings.model_copy(update={"web_port": any_free_port(settings.web_host)})
+
+    from pipelines.transforms.rules import RuleError, RuleSet
+
+    try:  # local files first: a typo is one line now, not after a wait for the broker
+        RuleSet.from_file(settings.rules_file)
+    except RuleError as e:
         raise UsageError(str(e)) from None
 
     from kafka_security import KafkaSecurityError, aiokafka_kwargs
@@ -112,12 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.app import create_app
     from pipelines.store import ChdbOwner, StoreError, chdb_path, is_chdb
-    from pipelines.transforms.rules import RuleError, RuleSet
 
-    try:
-        RuleSet.from_file(settings.rules_file)
-    except RuleError as e:
-        raise UsageError(str(e)) from None
     dsn = settings.dsn()
     if is_chdb(dsn) and chdb_path(dsn):
         owner = ChdbOwner(chdb_path(dsn)).current()

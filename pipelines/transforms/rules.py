@@ -120,12 +120,26 @@ class RuleSet:
     @classmethod
     def from_yaml(cls, text: str, source: str = "<rules>", **kw) -> "RuleSet":
         try:
-            doc = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
+            doc = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError) as e:
             raise RuleError(f"{source}: not valid YAML: {e}") from None
+        # a typo in the layout must not load nothing quietly: that is threshold alerting switched off
+        if not isinstance(doc, dict) or "groups" not in doc:
+            raise RuleError(f"{source}: expected a mapping with a 'groups:' list (see pipelines/rules/default.yaml)")
+        if set(doc) != {"groups"}:
+            raise RuleError(f"{source}: unknown top-level key(s) {', '.join(map(repr, sorted(set(doc) - {'groups'}, key=str)))}; "
+                            "only 'groups' is read")
+        if not isinstance(doc["groups"], list):
+            raise RuleError(f"{source}: 'groups' must be a list of groups")
         rules = []
-        for gi, group in enumerate(doc.get("groups") or []):
-            for ri, raw in enumerate(group.get("rules") or []):
+        for gi, group in enumerate(doc["groups"]):
+            if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
+                raise RuleError(f"{source}: group #{gi} must be a mapping with a 'rules:' list")
+            unknown = set(group) - {"name", "rules"}
+            if unknown:
+                raise RuleError(f"{source}: group {group.get('name', gi)!r}: unknown key(s) "
+                                f"{', '.join(map(repr, sorted(unknown, key=str)))}; a group has 'name' and 'rules'")
+            for ri, raw in enumerate(group["rules"]):
                 try:
                     rules.append(Rule.model_validate(raw))
                 except ValidationError as e:
@@ -144,7 +158,15 @@ class RuleSet:
         p = Path(path)
         if not p.exists():
             raise RuleError(f"rule file {p} does not exist")
-        return cls.from_yaml(p.read_text(), str(p), **kw)
+        if not p.is_file():
+            raise RuleError(f"rule file {p} is not a file")
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise RuleError(f"rule file {p} is not UTF-8 text") from None
+        except OSError as e:
+            raise RuleError(f"rule file {p}: {e.strerror}") from None
+        return cls.from_yaml(text, str(p), **kw)
 
     def evaluate(self, node: str, samples: Iterable[RuleSample]) -> list[Condition]:
         out: list[Condition] = []

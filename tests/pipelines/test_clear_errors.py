@@ -82,6 +82,14 @@ def test_a_taken_kafka_port_names_the_option(tmp_path, taken_port):
     assert len(lines(r.stderr)) == 1 and "--port" in r.stderr and str(taken_port) in r.stderr, r.stderr
 
 
+def test_a_bad_rules_file_is_named_before_any_wait_for_kafka(tmp_path):
+    typo = tmp_path / "rules.yaml"
+    typo.write_text("group:\n  - name: g\n    rules: []\n")
+    r = gpuwatch("pipeline", "--rules", str(typo), tmp_path=tmp_path, GPUWATCH_KAFKA_BOOTSTRAP=UNREACHABLE)
+    assert r.returncode == 2
+    assert len(lines(r.stderr)) == 1 and "'groups:' list" in r.stderr and "Kafka" not in r.stderr, r.stderr
+
+
 @pytest.mark.integration
 def test_an_unreachable_store_is_one_line_and_a_failed_exit(tmp_path, bootstrap, topic_prefix):
     r = gpuwatch("pipeline", tmp_path=tmp_path, GPUWATCH_KAFKA_BOOTSTRAP=bootstrap, GPUWATCH_TOPIC_PREFIX=topic_prefix,

@@ -70,6 +70,15 @@ def test_increase_rules_watch_counters_and_survive_resets():
     ("groups: [{name: g, rules: [{alert: X, metric: m, op: '>', threshold: 1, for: soon}]}]", "30s, 5m"),
     ("groups: [{name: g, rules: [{alert: X, metric: m, op: '>', threshold: 1, colour: red}]}]", "colour"),
     ("groups: [ {", "not valid YAML"),
+    # a layout typo loaded no rules at all, quietly: threshold alerting off (a new user's run)
+    ("group: [{name: g, rules: [{alert: X, metric: m, op: '>', threshold: 1}]}]", "'groups:' list"),
+    ("", "'groups:' list"),
+    ("hello", "'groups:' list"),
+    ("groups: [{name: g, rules: []}]\nfoo: 1", "unknown top-level key"),
+    ("groups: {name: g}", "must be a list"),
+    ("groups: [{name: g, rule: [{alert: X, metric: m, op: '>', threshold: 1}]}]", "'rules:' list"),
+    ("groups: [{name: g, rules: [], interval: 5s}]", "unknown key"),
+    ("groups: [hello]", "'rules:' list"),
 ])
 def test_bad_rule_files_say_what_is_wrong(text, message):
     with pytest.raises(RuleError, match=message):
@@ -79,3 +88,16 @@ def test_bad_rule_files_say_what_is_wrong(text, message):
 def test_the_built_in_rules_load():
     names = {r.alert for r in RuleSet.from_file().rules}
     assert {"GpuTemperatureHigh", "GpuEccDoubleBitErrors"} <= names
+
+
+def test_rule_files_that_are_not_yaml_text_say_so(tmp_path):
+    with pytest.raises(RuleError, match="is not a file"):
+        RuleSet.from_file(tmp_path)
+    garbage = tmp_path / "rules.yaml"
+    garbage.write_bytes(b"\xff\xfe\x00groups")
+    with pytest.raises(RuleError, match="not UTF-8"):
+        RuleSet.from_file(garbage)
+
+
+def test_an_explicitly_empty_rule_set_is_allowed():
+    assert RuleSet.from_yaml("groups: []").rules == []
