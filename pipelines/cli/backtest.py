@@ -84,7 +84,10 @@ def _config(args, univariate: bool = False):
     try:
         cfg = DetectionConfig.from_yaml(args.config) if args.config else DetectionConfig.default()
     except ValueError as e:
-        raise UsageError(str(e).splitlines()[0] if args.config is None else f"{args.config}: {e}") from None
+        errors = getattr(e, "errors", None)  # pydantic's: one line naming the first bad field
+        msg = (f"{'.'.join(map(str, errors()[0]['loc']))}: {errors()[0]['msg']}" if callable(errors)
+               else str(e).splitlines()[0])
+        raise UsageError(msg if args.config is None or str(args.config) in msg else f"{args.config}: {msg}") from None
     unknown = [d for d in args.detector if d not in DETECTOR_SECTIONS]
     if unknown:
         raise UsageError(f"unknown detector {unknown[0]!r}; choose from {', '.join(DETECTOR_SECTIONS)}")

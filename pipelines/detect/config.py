@@ -172,10 +172,19 @@ class DetectionConfig(_Section):
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DetectionConfig":
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = yaml.safe_load(Path(path).read_bytes().decode("utf-8")) or {}
         except OSError as e:
             raise ValueError(f"cannot read detection config {path}: {e.strerror}") from None
-        return cls.model_validate(data)
+        except UnicodeDecodeError:
+            raise ValueError(f"detection config {path} is not UTF-8 text") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"detection config {path} is not valid YAML: {' '.join(str(e).split())}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"detection config {path} must be a mapping (see pipelines/detect/detection.yaml)")
+        try:
+            return cls.model_validate(data)
+        except RecursionError:
+            raise ValueError(f"detection config {path} is nested too deeply (a YAML alias that contains itself?)") from None
 
     @classmethod
     def default(cls) -> "DetectionConfig":

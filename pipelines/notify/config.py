@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from pipelines.notify.durations import format_duration, parse_duration
 from pipelines.notify.matchers import Matcher, MatcherError, parse_matchers
@@ -60,8 +60,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _opt_duration(v: Any) -> float | None:
-    return None if v is None else parse_duration(v)
+#: Shortest group_interval / repeat_interval: 0 re-sent every group on every pass of the notifier (about a
+#: thousand notifications a second); Alertmanager refuses 0 too.
+MIN_INTERVAL_S = 0.1
+#: Longest of the three waits: a year (a typo like 99999999999999999999y is not a setting).
+MAX_WAIT_S = 366 * 86400.0
+
+
+def _bounded(name: str, seconds: float) -> float:
+    if seconds > MAX_WAIT_S:
+        raise ValueError(f"{name} of {format_duration(seconds)} is longer than a year")
+    if name != "group_wait" and seconds < MIN_INTERVAL_S:
+        raise ValueError(f"{name} must be at least {MIN_INTERVAL_S * 1000:.0f}ms: shorter re-sends every group "
+                         "on every pass and floods its receivers")
+    return seconds
+
+
+def _opt_duration(v: Any, info: ValidationInfo) -> float | None:
+    return None if v is None else _bounded(info.field_name, parse_duration(v))
+
+
+def _duration(v: Any, info: ValidationInfo) -> float:
+    return _bounded(info.field_name, parse_duration(v))
 
 
 class RouteConfig(_Strict):
@@ -115,7 +135,7 @@ class GlobalConfig(_Strict):
     group_interval: float = 300.0
     repeat_interval: float = 4 * 3600.0
 
-    _dur = field_validator("group_wait", "group_interval", "repeat_interval", mode="before")(parse_duration)
+    _dur = field_validator("group_wait", "group_interval", "repeat_interval", mode="before")(_duration)
 
 
 class ReceiverSpec(BaseModel):
@@ -271,6 +291,8 @@ def load_config(path: str | Path) -> NotifyConfig:
         return parse_config(doc)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply (a YAML alias that contains itself?)") from None
 
 
 def quick_config(webhooks: list[str], secret: SecretStr | str | None = None, group_wait: str | None = None,

@@ -227,3 +227,15 @@ def test_config_loads_from_yaml_and_says_what_is_wrong(tmp_path):
     path.write_text("families:\n  temps: {metrics: [gpu_temp_c], params: {threshold_z: 5}}\n")
     cfg = DetectionConfig.from_yaml(path)
     assert cfg.families["temps"].build().threshold == 5 and cfg.straggler is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: [\n", "is not valid YAML"),
+    ("hello\n", "must be a mapping"),
+    ("families: &f {x: *f}\n", "nested too deeply|families"),
+])
+def test_detection_configs_that_are_not_a_mapping_say_so(tmp_path, text, message):
+    path = tmp_path / "detection.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        DetectionConfig.from_yaml(path)
