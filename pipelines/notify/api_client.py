@@ -8,6 +8,7 @@ wrote to ``$GPUWATCH_HOME/notify/api.json``, else the default listen address.
 from __future__ import annotations
 
 import os
+import re
 
 import httpx
 import orjson
@@ -32,6 +33,25 @@ def discover_url(explicit: str | None = None) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         host, port = settings.listen_host_port()
         return f"http://{host}:{port}"
+
+
+_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
+
+
+def _id(kind: str, value: str) -> str:
+    """An ID as one URL path segment. Anything else is refused: ``../acks/<fp>`` as a silence ID expired
+    that ack (httpx resolves dot segments), and an empty one named the collection.
+
+    >>> _id("silence", "04adf95de75f4130")
+    '04adf95de75f4130'
+    >>> _id("silence", "../acks/cb4e6e14b0f846d7")
+    Traceback (most recent call last):
+    ...
+    pipelines.notify.api_client.ApiError: '../acks/cb4e6e14b0f846d7' is not a silence ID (letters, digits, - and _)
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ApiError(f"{value!r} is not a {kind} ID (letters, digits, - and _)")
+    return value
 
 
 class NotifyApi:
@@ -68,7 +88,7 @@ class NotifyApi:
         return self._call("POST", "/api/v1/silences", json={k: v for k, v in body.items() if v is not None})["silence"]
 
     def expire_silence(self, silence_id: str) -> dict:
-        return self._call("DELETE", f"/api/v1/silences/{silence_id}")["silence"]
+        return self._call("DELETE", f"/api/v1/silences/{_id('silence', silence_id)}")["silence"]
 
     def acks(self) -> list[dict]:
         return self._call("GET", "/api/v1/acks")["acks"]
@@ -78,4 +98,5 @@ class NotifyApi:
                                                         "comment": comment})["ack"]
 
     def unack(self, fingerprint: str, owner: str = "") -> dict:
-        return self._call("DELETE", f"/api/v1/acks/{fingerprint}", params={"owner": owner} if owner else None)["ack"]
+        return self._call("DELETE", f"/api/v1/acks/{_id('incident', fingerprint)}",
+                          params={"owner": owner} if owner else None)["ack"]
