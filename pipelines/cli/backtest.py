@@ -34,9 +34,11 @@ score and verdict. Alert events, decided as the pipeline decides them, go to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
+import os
 import sys
 
 from pipelines.cli import UsageError
@@ -47,6 +49,26 @@ DETECTOR_SECTIONS = {
     "peer_group": ("hotspot", "job_peers"), "job_health": ("job_health",), "exhaustion": ("exhaustion",),
     "absence": ("gpu_absence", "node_absence"),
 }
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a positive number of rows")
+    return n
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        u = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < u <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text} is not a score in (0, 1]")
+    return u
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,9 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", default="series", help="node name of a timestamp,value series (default: series)")
     p.add_argument("--rules", metavar="YAML", help="threshold rules file (default: the shipped rules)")
     p.add_argument("--no-rules", action="store_true", help="run the detectors only")
-    p.add_argument("--refractory", type=int, default=150, metavar="ROWS",
+    p.add_argument("--refractory", type=_positive_int, default=150, metavar="ROWS",
                    help="at most one verdict per series in this many rows (default: 150)")
-    p.add_argument("--verdict-score", type=float, metavar="U",
+    p.add_argument("--verdict-score", type=_unit_interval, metavar="U",
                    help="a verdict also where the score in [0, 1] reaches U (default: only where the detector "
                         "flags the row, which is score 0.5); below 0.5 trades false alerts for earlier, more hits")
     p.set_defaults(func=run)
@@ -131,12 +153,17 @@ def _parse_labels(s: str | dict | None) -> dict:
     if not s or s in ("{}", ""):
         return {}
     try:
-        return orjson.loads(s)
+        labels = orjson.loads(s)
     except orjson.JSONDecodeError:
         try:
-            return orjson.loads(s.replace("'", '"'))  # ClickHouse map literal {'job':'a'}
+            labels = orjson.loads(s.replace("'", '"'))  # ClickHouse map literal {'job':'a'}
         except orjson.JSONDecodeError:
             raise UsageError(f"labels {s[:60]!r} are neither JSON nor a ClickHouse map") from None
+    if not isinstance(labels, dict):
+        raise ValueError(f"labels {s[:60]!r} are not an object of names and values")
+    if not all(isinstance(v, (str, int, float, bool)) for v in labels.values()):
+        raise ValueError(f"labels {s[:60]!r} hold a value that is not a string or a number")
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 NEEDED = {"ts", "node", "gpu", "metric", "value"}
@@ -146,11 +173,19 @@ def _normalise(records, where: str, first_line: int = 2) -> list[dict]:
     rows = []
     for n, r in enumerate(records, start=first_line):
         try:
+            missing = [k for k in ("ts", "node", "gpu", "metric", "value") if r.get(k) is None]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)} (a short row?)")
             ts = r["ts"] if isinstance(r["ts"], (int, float)) else _parse_ts(str(r["ts"]))
             value = float(r["value"])
             if not math.isfinite(value):  # the samples' model refuses it later, without saying which row
                 raise ValueError(f"value {r['value']} is not a finite number")
-            rows.append({"ts": float(ts), "node": r["node"], "gpu": int(r["gpu"]), "metric": r["metric"],
+            gpu = int(r["gpu"])
+            if not -1 <= gpu <= 1023:  # what the samples' model accepts: -1 for node-level series
+                raise ValueError(f"gpu {gpu} is not from -1 to 1023")
+            if not r["node"] or not r["metric"]:
+                raise ValueError("node and metric must not be empty")
+            rows.append({"ts": float(ts), "node": r["node"], "gpu": gpu, "metric": r["metric"],
                          "value": value, "uuid": r.get("uuid") or "",
                          "labels": _parse_labels(r.get("labels")), "raw_ts": r.get("raw_ts", r["ts"]), "row": n})
         except (ValueError, TypeError) as e:
@@ -218,6 +253,42 @@ def _rules(args):
         raise UsageError(str(e)) from None
 
 
+class _Outputs:
+    """The run's output files, written beside their targets and renamed over them only when the whole run
+    succeeded: a failure half-way (a bad row, an unwritable --alerts) leaves the last good files as they were."""
+
+    def __init__(self, paths: list[str | None]) -> None:
+        given = [p for p in paths if p]
+        if len({os.path.abspath(p) for p in given}) != len(given):
+            raise UsageError("--out, --rows and --alerts must be different files")
+        for p in given:  # every target checked before anything is written
+            if os.path.isdir(p):
+                raise UsageError(f"{p} is a directory, not a file to write")
+            parent = os.path.dirname(os.path.abspath(p))
+            if not os.path.isdir(parent):
+                raise UsageError(f"cannot write {p}: {parent} does not exist")
+            if not os.access(parent, os.W_OK):
+                raise UsageError(f"cannot write {p}: {parent} is not writable")
+        self._open: list[tuple[object, str, str]] = []  # (file, temporary path, target)
+
+    def open(self, path: str, mode: str):
+        tmp = f"{path}.{os.getpid()}.partial"
+        f = open(tmp, mode, newline="") if "b" not in mode else open(tmp, mode)
+        self._open.append((f, tmp, path))
+        return f
+
+    def commit(self) -> None:
+        for f, tmp, path in self._open:
+            f.close()
+            os.replace(tmp, path)
+
+    def discard(self) -> None:
+        for f, tmp, _ in self._open:
+            f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def run(args: argparse.Namespace) -> int:
     import orjson
 
@@ -232,9 +303,10 @@ def run(args: argparse.Namespace) -> int:
                         else query_rows(args.from_clickhouse, args.clickhouse))
     cfg = _config(args, univariate)
     bt = Backtest(cfg, rules=_rules(args))
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
-    rows_f = open(args.rows, "w", newline="") if args.rows else None
-    alerts_f = open(args.alerts, "wb") if args.alerts else None
+    outputs = _Outputs([args.out, args.rows, args.alerts])
+    out = outputs.open(args.out, "w") if args.out else sys.stdout
+    rows_f = outputs.open(args.rows, "w") if args.rows else None
+    alerts_f = outputs.open(args.alerts, "wb") if args.alerts else None
     verdicts = EpisodeVerdicts(args.refractory)
     n_scores = n_batches = n_flagged = 0
     firing: list[str] = []
@@ -278,10 +350,10 @@ def run(args: argparse.Namespace) -> int:
                 if e.status == "firing":
                     firing.append(f"  {e.alertname} {dict(e.labels)} at {e.starts_at:.0f}: "
                                   f"{e.annotations.get('summary', '')}")
-    finally:
-        for f, opened in ((out, args.out), (rows_f, rows_f), (alerts_f, alerts_f)):
-            if opened:
-                f.close()
+    except BaseException:
+        outputs.discard()
+        raise
+    outputs.commit()
     unknown = sorted({m for nd in bt.nodes.values() for m in getattr(nd, "unknown_metrics", ())})
     if unknown:
         print(f"backtest: warning: {len(unknown)} metric(s) in no detection family, scored by the generic "

@@ -111,3 +111,49 @@ def test_a_value_that_is_not_finite_names_its_row(tmp_path, capsys):
     assert main(["backtest", str(p)]) == 2
     err = capsys.readouterr().err
     assert "row 3: value nan is not a finite number" in err and len(err.strip().splitlines()) == 1, err
+
+
+OK_CSV = "ts,node,gpu,metric,value\n1796080000,n1,0,gpu_temp_c,50\n"
+
+
+def test_a_failed_run_leaves_earlier_outputs_as_they_were(tmp_path, capsys):
+    """--out was emptied before a later step failed (an unwritable --alerts, a bad row)."""
+    src = tmp_path / "ok.csv"
+    src.write_text(OK_CSV)
+    out = tmp_path / "scores.csv"
+    out.write_text("precious\n")
+    assert main(["backtest", str(src), "--out", str(out), "--alerts", str(tmp_path / "no" / "a.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err and out.read_text() == "precious\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(OK_CSV + "1796080001,n1,0,gpu_temp_c,50\n1796080002,n1,0,gpu_temp_c,x\n")
+    assert main(["backtest", str(bad), "--out", str(out)]) == 2
+    assert out.read_text() == "precious\n" and not list(tmp_path.glob("*.partial"))
+    assert main(["backtest", str(src), "--out", str(out)]) == 0
+    assert out.read_text().startswith("ts,node,gpu,detector")
+    assert main(["backtest", str(src), "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("row, says", [
+    ('1796080000,n1,0,gpu_temp_c,50,"[1,2]"', "not an object of names and values"),
+    ('1796080000,n1,0,gpu_temp_c,50,"{""a"": {""b"": 1}}"', "not a string or a number"),
+    ("1796080000,n1,-5,gpu_temp_c,50,", "gpu -5 is not from -1 to 1023"),
+    ("1796080000,,0,gpu_temp_c,50,", "must not be empty"),
+    ("1796080000,n1,0", "a short row"),
+])
+def test_rows_the_pipeline_would_refuse_are_refused_with_their_row(tmp_path, capsys, row, says):
+    p = tmp_path / "rows.csv"
+    p.write_text(f"ts,node,gpu,metric,value,labels\n{row}\n")
+    assert main(["backtest", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "row 2:" in err and says in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("flag, value", [("--refractory", "-1"), ("--refractory", "0"),
+                                         ("--verdict-score", "nan"), ("--verdict-score", "5")])
+def test_verdict_options_out_of_range_are_refused(tmp_path, flag, value):
+    p = tmp_path / "ok.csv"
+    p.write_text(OK_CSV)
+    with pytest.raises(SystemExit) as e:
+        main(["backtest", str(p), flag, value])
+    assert e.value.code == 2
