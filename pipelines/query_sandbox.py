@@ -28,7 +28,7 @@ from typing import Any
 
 from pipelines.query_policy import QueryRejected, check_ast
 from pipelines.store import (QueryResult, StoreError, check_read_only, chdb_path, connect_failure, driver_quiet,
-                             first_line, is_chdb, redact)
+                             first_line, is_chdb, no_limit_zero_probe, redact)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class QuerySandbox:
         # of `readonly` itself, so requests say 2; query_policy refuses a SETTINGS clause either way.
         settings = None if is_chdb(self.dsn) else self.limits.clickhouse_settings(readonly=2)
         try:
-            return client.query(sql, settings=settings)
+            return client.query(no_limit_zero_probe(sql), settings=settings)
         except QueryRejected:
             raise
         except Exception as e:

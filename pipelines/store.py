@@ -190,7 +190,7 @@ class Store:
             sql = check_read_only(sql)
         try:
             with self._lock:
-                r = self._client.query(sql, parameters=parameters)
+                r = self._client.query(no_limit_zero_probe(sql), parameters=parameters)
         except ReadOnlyViolation:
             raise
         except Exception as e:
@@ -207,6 +207,21 @@ class Store:
                 self._client.close()
             except Exception:
                 pass
+
+
+_TRAILING_LIMIT_ZERO = re.compile(r"(LIMIT\s+0)(\s*(?:;\s*)*(?:--[^\n]*\s*)*)$", re.IGNORECASE)
+
+
+def no_limit_zero_probe(sql: str) -> str:
+    """``LIMIT 0 OFFSET 0`` for a trailing ``LIMIT 0``. The driver takes a query ending in LIMIT 0 for its own
+    metadata probe and fails with "LIMIT 0 metadata probe unexpectedly returned rows"; an empty answer is right.
+
+    >>> no_limit_zero_probe("SELECT 1 LIMIT 0;")
+    'SELECT 1 LIMIT 0 OFFSET 0;'
+    >>> no_limit_zero_probe("SELECT 1 LIMIT 10")
+    'SELECT 1 LIMIT 10'
+    """
+    return _TRAILING_LIMIT_ZERO.sub(r"\1 OFFSET 0\2", sql)
 
 
 @contextlib.contextmanager

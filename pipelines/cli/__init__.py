@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = ("kafka", "agent", "pipeline", "notify", "silence", "ack", "query", "logs", "demo", "backtest")
@@ -50,12 +51,29 @@ def main(argv: list[str] | None = None, commands: tuple[str, ...] = COMMANDS, pr
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # a path that cannot be read or written (missing, a directory, no permission)
+        if e.filename is None or os.environ.get("GPUWATCH_TRACEBACK"):
+            raise
+        print(f"gpuwatch {args.command}: error: {os_error_line(e)}", file=sys.stderr)
+        return 1
     except Exception as e:
         line = settings_error_line(e)
         if line is None:
             raise
         print(f"gpuwatch {args.command}: error: {line}", file=sys.stderr)
         return 2
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for a file-system error: what went wrong and the path (GPUWATCH_TRACEBACK=1 for the traceback).
+
+    >>> os_error_line(IsADirectoryError(21, "Is a directory", "/tmp"))
+    'cannot use /tmp: Is a directory'
+    """
+    where = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+    if isinstance(e, FileExistsError) and os.path.isfile(e.filename):
+        return f"cannot use {where}: it is a file, and a directory is needed there"
+    return f"cannot use {where}: {e.strerror or e}"
 
 
 def settings_error_line(e: Exception) -> str | None:

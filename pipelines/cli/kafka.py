@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
         check_port_range(args.controller_port, "--controller-port")
     except PortError as e:
         raise UsageError(str(e)) from None
+    if args.port == args.controller_port:
+        raise UsageError(f"--port and --controller-port are both {args.port}: the broker and its controller "
+                         "each need a port of their own")
     settings = CommonSettings()
     data_dir = args.data_dir or settings.home / "kafka"
     broker = LocalKafka(data_dir, args.port, args.controller_port)

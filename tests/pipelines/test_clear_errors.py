@@ -128,3 +128,33 @@ def test_up_refuses_bad_notifier_options_before_it_starts_anything(tmp_path, arg
     assert r.returncode == 2, r.stdout + r.stderr
     assert says in r.stderr and len(lines(r.stderr)) == 1, r.stderr
     assert not (tmp_path / "home" / "kafka").exists() and not (tmp_path / "home" / "logs").exists()
+
+
+def test_a_home_that_is_a_file_is_one_line(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("not a directory")
+    r = gpuwatch("up", tmp_path=tmp_path, GPUWATCH_HOME=str(home))
+    assert r.returncode != 0
+    assert len(lines(r.stderr)) == 1 and f"cannot use {home}: it is a file" in r.stderr, r.stderr
+
+
+def test_a_kafka_data_dir_that_cannot_be_made_is_one_line(tmp_path):
+    r = gpuwatch("kafka", "start", "--data-dir", "/proc/gpuwatch-nope", tmp_path=tmp_path)
+    assert r.returncode != 0
+    assert len(lines(r.stderr)) == 1 and "cannot use /proc/gpuwatch-nope" in r.stderr, r.stderr
+
+
+def test_one_port_for_broker_and_controller_is_refused_before_java_starts(tmp_path):
+    r = gpuwatch("kafka", "start", "--port", "45671", "--controller-port", "45671", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert len(lines(r.stderr)) == 1 and "each need a port of their own" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--watch", "-1"), "--watch"), (("--watch", "nan"), "--watch"), (("--watch", "inf"), "--watch"),
+    (("--limit", "-1"), "--limit"), (("--limit", "0"), "--limit"),
+])
+def test_alerts_options_out_of_range_are_one_line(tmp_path, args, says):
+    r = gpuwatch("alerts", *args, tmp_path=tmp_path)
+    assert r.returncode == 2  # argparse's usage, then its one error line
+    assert lines(r.stderr)[-1].startswith(f"gpuwatch alerts: error: argument {says}") and "Traceback" not in r.stderr

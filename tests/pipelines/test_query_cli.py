@@ -88,3 +88,19 @@ def test_a_format_clause_and_a_misspelt_statement_get_errors_that_say_what_to_do
                  "SELECT format f FROM t", "SELECT x FROM format f", "SELECT a FROM t ORDER BY format DESC",
                  "SELECT a FROM t ORDER BY format", "SELECT a, format b FROM t"):
         assert check_read_only(fine) == fine
+
+
+def test_limit_0_is_an_empty_answer_not_the_drivers_probe_error(tmp_path):
+    """The driver took a trailing LIMIT 0 for its own metadata probe: "LIMIT 0 metadata probe unexpectedly
+    returned rows. Use raw_query()" for `gpuwatch query` and for the pipeline's own reads."""
+    from pipelines.store import Store
+
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    store = Store(dsn)
+    store.apply_schema()
+    assert store.query("SELECT * FROM gpuwatch.alerts LIMIT 0").rows == []
+    store.close()
+    del store
+    env = {"GPUWATCH_CLICKHOUSE_DSN": dsn}
+    r = gpuwatch("query", "SELECT 1 AS x LIMIT 0 -- none", "--format", "json", env=env)
+    assert r.returncode == 0 and orjson.loads(r.stdout) == [], r.stdout + r.stderr
