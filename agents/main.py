@@ -61,6 +61,23 @@ def _config_path(args: argparse.Namespace) -> str | None:
     return str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None
 
 
+def _usable_state_dir(cfg: AgentConfig, printing_only: bool) -> AgentConfig:
+    """The state directory made and writable now, not found wanting at shutdown (the XID cursor and the
+    spool live there). A run that only prints (--once, --dry-run) goes on without one, with a warning."""
+    try:
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(cfg.state_dir, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+        return cfg
+    except OSError as e:
+        problem = f"state_dir {cfg.state_dir}: {e.strerror or e}"
+    if not printing_only:
+        raise ConfigError(f"{problem}; set state_dir to a writable directory "
+                          "(it keeps the XID cursor and the spool)")
+    log.warning("%s; printing only, so going on without one (XIDs read now are not remembered)", problem)
+    return cfg.model_copy(update={"state_dir": None})
+
+
 def build_delivery(cfg: AgentConfig, kafka_conf: dict[str, Any]):
     from agents.delivery import Delivery
     from agents.spool import Spool, SpoolError
@@ -83,11 +100,14 @@ def run_agent(args: argparse.Namespace, kafka_conf: dict[str, Any], nvml: Any = 
     if getattr(args, "bootstrap", None):
         conf["bootstrap.servers"] = args.bootstrap
     once = bool(getattr(args, "once", False))
+    port = getattr(args, "metrics_port", None)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--metrics-port {port} is out of range: use a port from 1 to 65535")
+    cfg = _usable_state_dir(cfg, printing_only=once or bool(getattr(args, "dry_run", False)))
     from agents.node_agent import NodeAgent
 
     delivery = PrintDelivery() if once or getattr(args, "dry_run", False) else build_delivery(cfg, conf)
     agent = NodeAgent(cfg, delivery, nvml=nvml)
-    port = getattr(args, "metrics_port", None)
     if (cfg.exporter.enabled or port is not None) and not once:
         from agents.prometheus_exporter import PrometheusExporter
 

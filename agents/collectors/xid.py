@@ -269,6 +269,9 @@ class XidCollector(Collector):
         elif _is_fifo(src):
             self._reader = _PipeReader(src)
         else:
+            if not os.path.exists(src):  # followed once it appears, but a typo would mean no XIDs, ever
+                log.warning("XID source %s does not exist (yet): no XIDs are read until it does; check "
+                            "collectors.xid.source", src)
             self._reader = _FileReader(src, cfg.from_boot)
         self.source = src
         log.info("reading XIDs from %s", src)

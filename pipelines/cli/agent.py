@@ -56,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
     from agents.simulate import SimulationPlan, run_simulation
     from agents.simulator import Fault
 
+    real_host_only = [flag for flag, given in (("--once", args.once), ("--dry-run", args.dry_run),
+                                                ("--config", args.config), ("--metrics-port", args.metrics_port))
+                      if given not in (None, False)]
+    if real_host_only:  # they were ignored: --dry-run went on to publish to Kafka
+        raise UsageError(f"{', '.join(real_host_only)} applies to this host's agent, not to --simulate")
     if args.simulate < 1 or args.gpus < 1 or args.ticks < 1:
         raise UsageError("--simulate, --gpus and --ticks must be at least 1")
     if args.simulate > MAX_SIMULATED_NODES:
@@ -66,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
                          "must fit one Kafka message)")
     if args.seed < 0:
         raise UsageError(f"--seed must be 0 or more, got {args.seed}")
-    if args.interval <= 0:
-        raise UsageError("--interval must be positive")
+    if not 0 < args.interval <= 3600:  # NaN fails this too
+        raise UsageError(f"--interval must be from 0 to 3600 seconds, got {args.interval}")
     try:
         faults = [Fault.parse(f) for f in args.fault]
         for spec, fault in zip(args.fault, faults):

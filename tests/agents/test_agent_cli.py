@@ -104,3 +104,27 @@ def test_a_bad_config_exits_2_with_the_reason(tmp_path, gpuwatch_cmd, subprocess
     assert r.returncode == 2
     assert "interval_s" in r.stderr and "collectors.nvml.enabeld: unknown setting" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_state_dir_that_cannot_be_made_is_refused_at_start(tmp_path, gpuwatch_cmd, subprocess_env):
+    """It was found at shutdown (a traceback while saving the XID cursor, exit 0): the cursor never kept."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cfg = _write_config(tmp_path, {"metrics": "m", "events": "e", "heartbeats": "h", "logs": "l"},
+                        state_dir=str(blocker / "state"))
+    r = subprocess.run([*gpuwatch_cmd, "agent", "--config", cfg, "--bootstrap", "127.0.0.1:1"],
+                       env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "state_dir" in r.stderr and "set state_dir to a writable directory" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([*gpuwatch_cmd, "agent", "--config", cfg, "--once"], env=subprocess_env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "printing only, so going on without one" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout.strip()
+
+
+def test_a_metrics_port_out_of_range_is_one_line(tmp_path, gpuwatch_cmd, subprocess_env):
+    cfg = _write_config(tmp_path, {"metrics": "m", "events": "e", "heartbeats": "h", "logs": "l"})
+    r = subprocess.run([*gpuwatch_cmd, "agent", "--config", cfg, "--once", "--metrics-port", "99999"],
+                       env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--metrics-port 99999 is out of range" in r.stderr, r.stderr

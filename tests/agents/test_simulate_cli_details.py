@@ -37,3 +37,18 @@ def test_sizes_and_seeds_the_simulator_cannot_run_are_refused_in_one_line(capsys
     err = capsys.readouterr().err
     assert code == 2, err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--dry-run"], "--dry-run applies to this host's agent"),  # was ignored: it published to Kafka
+    (["--once"], "--once applies"),
+    (["--config", "agent.yaml"], "--config applies"),
+    (["--metrics-port", "9400"], "--metrics-port applies"),
+    (["--interval", "nan"], "--interval must be from 0 to 3600"),
+    (["--interval", "inf"], "--interval must be from 0 to 3600"),
+])
+def test_real_host_options_and_impossible_intervals_are_refused_with_simulate(capsys, args, says):
+    code = main(["agent", "--simulate", "1", "--ticks", "2", *args, "--bootstrap", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert says in err and len(err.strip().splitlines()) == 1, err
