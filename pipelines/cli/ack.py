@@ -37,8 +37,9 @@ def _firing_table(alerts: list[dict]) -> str:
                      f"acked by {a['acked_by']}" if a["acked_by"] else "unacked"))
     if len(rows) == 1:
         return "no firing alerts"
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
+    from pipelines.cli.text_table import aligned
+
+    return aligned(rows)
 
 
 def run(args: argparse.Namespace) -> int:

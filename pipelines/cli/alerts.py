@@ -55,8 +55,13 @@ def plain_console():
 
 def table(incidents, note: str | None = None):
     from rich.table import Table
+    from rich.text import Text
 
+    from pipelines.notify.free_text import printable
     from pipelines.open_incidents import format_age
+
+    def cell(value: str) -> Text:  # what alerts and people wrote: no markup, no control characters obeyed
+        return Text(printable(value))
 
     t = Table("SEVERITY", "ALERT", "NODE/GPU", "AGE", "STATUS", "OWNER", "SUMMARY", "EVIDENCE",
               box=None, pad_edge=False, header_style="bold")
@@ -64,8 +69,9 @@ def table(incidents, note: str | None = None):
     for inc in incidents:
         where = inc.node + (f"/{inc.gpu}" if inc.gpu >= 0 else "")
         status = inc.status + (" (silenced)" if inc.silenced else "")
-        t.add_row(f"[{colour.get(inc.severity, 'white')}]{inc.severity}[/]", inc.alertname, where,
-                  format_age(inc.age_s), status, inc.owner or "-", inc.summary, inc.evidence_text())
+        t.add_row(Text(printable(inc.severity), style=colour.get(inc.severity, "white")), cell(inc.alertname),
+                  cell(where), format_age(inc.age_s), cell(status), cell(inc.owner or "-"), cell(inc.summary),
+                  cell(inc.evidence_text()))
     return t
 
 

@@ -90,12 +90,14 @@ def render(columns: list[str], rows: list[list], fmt: str, out=sys.stdout) -> No
         from rich.table import Table
         from rich.text import Text
 
+        from pipelines.notify.free_text import printable
+
         # Cells are Text, not markup: data is shown as it is (no ':x:' emoji, no '[red]' styling).
         t = Table(show_lines=False)
         for c in columns:
             t.add_column(Text(c))
         for r in rows:
-            t.add_row(*(Text(_cell(v)) for v in r))
+            t.add_row(*(Text(printable(_cell(v))) for v in r))  # a stored escape sequence is shown, not obeyed
         Console(file=out, width=200, emoji=False, highlight=False).print(t)
         out.write(f"{len(rows)} row{'s' if len(rows) != 1 else ''}\n")
 

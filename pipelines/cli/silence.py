@@ -42,10 +42,11 @@ def _table(silences: list[dict]) -> str:
         return "no silences"
     rows = [("ID", "STATE", "ENDS", "AUTHOR", "MATCHERS", "COMMENT")]
     for s in silences:
-        rows.append((s["id"][:12], s["state"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["ends_at"])),
+        rows.append((s["id"][:12], s["state"], time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(s["ends_at"])),
                      s["created_by"], " ".join(s["matchers"]), s["comment"]))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
+    from pipelines.cli.text_table import aligned
+
+    return aligned(rows)
 
 
 def _check_duration(text: str) -> None:

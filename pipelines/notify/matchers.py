@@ -22,6 +22,11 @@ Op = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
 
 
+#: Longest matcher value (a regex over a few hundred node names fits).
+MAX_VALUE_CHARS = 16_384
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 class MatcherError(ValueError):
     """A matcher that cannot be parsed or whose regex does not compile."""
 
@@ -37,6 +42,8 @@ def _unquote(raw: str) -> str:
         escapes = len(inner) - len(inner.rstrip("\\"))
         if len(raw) < 2 or not raw.endswith('"') or escapes % 2:
             raise MatcherError(f'unclosed quote in matcher value {raw}; write it as name="value"')
+        if re.search(r'(?<!\\)(?:\\\\)*"', inner):  # a quote not escaped: two values run together
+            raise MatcherError(f'a quote inside the quoted value {raw}; escape it as \\" (name="a\\"b")')
         return re.sub(r'\\(["\\n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), inner)
     if '"' in raw:
         raise MatcherError(f'a quote in the unquoted value {raw}; quote the value and escape the quote: '
@@ -53,6 +60,13 @@ class Matcher:
 
     @classmethod
     def create(cls, name: str, op: Op, value: str) -> "Matcher":
+        if len(value) > MAX_VALUE_CHARS:
+            raise MatcherError(f"matcher {name}{op}...: the value is {len(value):,} characters; at most "
+                               f"{MAX_VALUE_CHARS:,}")
+        bad = _CONTROL.search(value)
+        if bad:  # shown back in terminals: an escape sequence would be obeyed there (newline and tab are fine)
+            raise MatcherError(f"matcher {name}{op}...: the value holds a control character "
+                               f"({repr(bad.group())[1:-1]})")
         regex = None
         if op in ("=~", "!~"):
             try:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 
-from pipelines.notify.acks import Ack, Acks
+from pipelines.notify.acks import Ack, AckError, Acks
 from pipelines.notify.alert import Alert
 from pipelines.notify.alert_store import AlertStore
 from pipelines.notify.config import NotifyConfig
+from pipelines.notify.free_text import plain_text
 from pipelines.notify.grouping import Dispatcher
 from pipelines.notify.history import ACKS, SILENCES, HistorySink
 from pipelines.notify.inhibition import Inhibitor
@@ -20,7 +21,7 @@ from pipelines.notify.metrics import NotifyMetrics
 from pipelines.notify.notification_log import NotificationLog
 from pipelines.notify.receivers import PLUGINS, Notifier
 from pipelines.notify.routing import build_routes
-from pipelines.notify.silences import Silence, Silences
+from pipelines.notify.silences import Silence, SilenceError, Silences
 from pipelines.notify.stages import DedupStage, DeliveryPipeline, MuteStage, RetryPolicy, RetryStage
 from pipelines.notify.state_db import StateDB
 
@@ -36,6 +37,10 @@ def build_notifiers(config: NotifyConfig) -> dict[str, list[Notifier]]:
             notifiers.append(PLUGINS[kind](cfg, spec.name, idx))
         out[spec.name] = notifiers
     return out
+
+
+#: Longest owner or author, and comment, an ack or a silence keeps.
+MAX_NAME_CHARS, MAX_COMMENT_CHARS = 200, 2000
 
 
 class NotifyService:
@@ -89,6 +94,11 @@ class NotifyService:
     # -- silences --------------------------------------------------------------------------
     def create_silence(self, matchers: list[Matcher], ends_at: float, created_by: str, comment: str,
                        starts_at: float | None = None) -> Silence:
+        try:
+            created_by = plain_text("created_by", created_by, MAX_NAME_CHARS)
+            comment = plain_text("comment", comment, MAX_COMMENT_CHARS)
+        except ValueError as e:
+            raise SilenceError(str(e)) from None
         s = self.silences.create(matchers, ends_at, created_by, comment, starts_at=starts_at)
         self.history.publish(SILENCES, s.history_row("created"), key=s.id)
         return s
@@ -101,6 +111,11 @@ class NotifyService:
 
     # -- acks ------------------------------------------------------------------------------
     def ack(self, fingerprint: str, owner: str, comment: str = "") -> Ack:
+        try:
+            owner = plain_text("owner", owner, MAX_NAME_CHARS)
+            comment = plain_text("comment", comment, MAX_COMMENT_CHARS)
+        except ValueError as e:
+            raise AckError(str(e)) from None
         alert = self.store.active.get(fingerprint)
         a = self.acks.ack(alert, fingerprint, owner, comment)
         self.history.publish(ACKS, self._ack_row("ack", a, alert), key=fingerprint)

@@ -9,7 +9,7 @@ import pytest
 from notify_helpers import ServiceHarness, make_event, webhook_config
 
 from pipelines.notify.acks import AckError
-from pipelines.notify.matchers import parse_matchers
+from pipelines.notify.matchers import MatcherError, parse_matchers
 from pipelines.notify.silences import SilenceError
 
 
@@ -166,3 +166,61 @@ def test_an_ack_by_someone_else_says_whose_it_took_over(tmp_path):
             await h.close()
 
     asyncio.run(scenario())
+
+
+def test_owners_authors_comments_and_matcher_values_are_plain_text(tmp_path):
+    """An escape sequence in an ack's owner or a silence's author was printed raw by `ack --list`, `alerts`
+    and `silence list`: anyone who could reach the API could clear or spoof other operators' terminals."""
+    async def scenario():
+        h = ServiceHarness(webhook_config("http://127.0.0.1:9/x"), tmp_path)
+        try:
+            ev = make_event(node="n1")
+            h.ingest(ev)
+            with pytest.raises(AckError, match="owner holds a control character"):
+                h.service.ack(ev.fingerprint, "x\x1b[2Jy")
+            with pytest.raises(AckError, match="owner is 201 characters long"):
+                h.service.ack(ev.fingerprint, "o" * 201)
+            with pytest.raises(SilenceError, match="created_by holds a control character"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "evil\nauthor", "b")
+            with pytest.raises(SilenceError, match="comment holds a control character"):
+                h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "a", "\x9b2J")
+            with pytest.raises(MatcherError, match="control character"):
+                parse_matchers(['node="n\x1b[31m1"'])
+            with pytest.raises(MatcherError, match="a quote inside the quoted value"):
+                parse_matchers(['alertname="x" -a ""'])  # was kept as the value x" -a "
+            assert parse_matchers(['job="a\\"b"'])[0].value == 'a"b'
+            assert h.service.ack(ev.fingerprint, "alice\tsmith").owner == "alice\tsmith"
+            assert not h.service.silences.list()
+        finally:
+            await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_tables_show_control_characters_escaped():
+    from pipelines.cli.ack import _firing_table
+    from pipelines.cli.silence import _table
+
+    alert = {"status": "firing", "fingerprint": "f" * 16, "labels": {"alertname": "A\x1b[2J", "node": "n1"},
+             "acked_by": "x\x1b[31m"}
+    assert "\x1b" not in _firing_table([alert]) and "A\\x1b[2J" in _firing_table([alert])
+    silence = {"id": "0" * 32, "state": "active", "ends_at": time.time(), "created_by": "a\x07",
+               "matchers": ['node="n1"'], "comment": "c\x1b]0;title\x07"}
+    assert "\x1b" not in _table([silence]) and "\x07" not in _table([silence])
+
+
+def test_the_incidents_table_shows_what_alerts_carry_as_text():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from pipelines.cli.alerts import table
+
+    inc = SimpleNamespace(node="n1", gpu=2, status="firing", silenced=False, severity="critical",
+                          alertname="A[red]x", age_s=5, owner="o\x1b[2J", summary="s\x1b]0;t\x07",
+                          evidence_text=lambda: "e")
+    buf = io.StringIO()
+    Console(file=buf, width=200, force_terminal=False).print(table([inc]))
+    out = buf.getvalue()
+    assert "A[red]x" in out and "o\\x1b[2J" in out and "\x1b" not in out and "\x07" not in out
