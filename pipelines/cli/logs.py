@@ -78,6 +78,8 @@ def check_args(args: argparse.Namespace) -> None:
             re.compile(args.start_pattern)
         except re.error as e:
             raise UsageError(f"--start-pattern is not a valid regular expression: {e}") from None
+    if not args.file:
+        raise UsageError("no log file given (a path, or - for standard input)")
     if args.file != "-":
         path = Path(args.file)
         if path.is_dir():
@@ -86,14 +88,29 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"no such file: {args.file}")
         if not os.access(path, os.R_OK):
             raise UsageError(f"cannot read {args.file}: permission denied")
+        if path.is_file():
+            with open(path, "rb") as f:
+                head = f.read(8192)
+            if b"\x00" in head:  # mined as text it makes thousands of nonsense templates
+                raise UsageError(f"{args.file} looks binary (a NUL byte in its first 8 KiB), not a text log")
     if args.state:
         _check_writable(Path(args.state))
 
 
 def _check_writable(state: Path) -> None:
-    """Create the state file's folder and a probe file in it now, so a bad path fails before mining."""
+    """Create the state file's folder and a probe file in it now, so a bad path fails before mining; an
+    existing file must be a miner state (the miner moves an unreadable one aside, which is for its own files)."""
+    from pipelines.logs.miner import parse_state
+
     if state.is_dir():
         raise UsageError(f"--state {state} is a directory; give a file path")
+    if state.is_file():
+        try:
+            parse_state(state.read_bytes())
+        except Exception as e:  # noqa: BLE001 - whatever it is, it is not ours to move aside
+            reason = str(e).splitlines()[0] if isinstance(e, ValueError) else type(e).__name__
+            raise UsageError(f"--state {state} is not a template-miner state file ({reason}); give a new path "
+                             "or one an earlier run wrote") from None
     try:
         state.parent.mkdir(parents=True, exist_ok=True)
         probe = state.with_name(f".{state.name}.{os.getpid()}.probe")

@@ -168,6 +168,9 @@ class HeaderParser:
     def _resolve(self, fmt: str) -> tuple[str, re.Pattern]:
         if fmt in self._by_name:
             return self._by_name[fmt]
+        if re.fullmatch(r"[A-Za-z_][\w-]*", fmt):  # a name, not a regex: one we do not know
+            raise HeaderFormatError(f"unknown line format {fmt!r}; built-in: {', '.join(sorted(self._by_name))}, "
+                                    "or a regex with (?P<msg>...)")
         return ("custom", compile_format(fmt))
 
     def parse(self, line: str, source: str = "", fmt: str | None = None) -> Header:

@@ -146,6 +146,18 @@ class MinedLine(NamedTuple):
     previous: int = 0
 
 
+def parse_state(raw: bytes) -> tuple[dict, list[tuple[int, int, str]], dict[int, list[int]]]:
+    """A saved miner state: (payload, clusters as (id, size, template), ancestors). Raises on anything else,
+    so a caller can tell a state file from someone's other file before writing over it."""
+    payload = orjson.loads(raw)
+    if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"not a template-miner state (format {found!r}, expected {STATE_FORMAT!r})")
+    clusters = [(int(cid), int(size), str(text)) for cid, size, text in payload["clusters"]]
+    ancestors = {int(k): [int(t) for t in v] for k, v in (payload.get("ancestors") or {}).items()}
+    return payload, clusters, ancestors
+
+
 class TemplateMiner:
     """drain mining with gpuwatch's masks, lineage, fast-path caches and a state file.
 
@@ -313,11 +325,7 @@ class TemplateMiner:
         except FileNotFoundError:
             return
         try:
-            payload = orjson.loads(raw)
-            if payload.get("format") != STATE_FORMAT:
-                raise ValueError(f"unknown state format {payload.get('format')!r}")
-            clusters = [(int(cid), int(size), str(text)) for cid, size, text in payload["clusters"]]
-            ancestors = {int(k): [int(t) for t in v] for k, v in (payload.get("ancestors") or {}).items()}
+            payload, clusters, ancestors = parse_state(raw)
         except Exception as e:  # a corrupt file must not stop the pipeline: start fresh, keep the file
             bad = self.state_path.with_name(self.state_path.name + ".corrupt")
             os.replace(self.state_path, bad)

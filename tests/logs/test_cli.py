@@ -140,3 +140,27 @@ def test_a_bad_format_regex_is_a_usage_error(tmp_path, gpuwatch_cmd, subprocess_
     assert proc.returncode == 2 and b"msg" in proc.stderr
     proc = run(gpuwatch_cmd, subprocess_env, str(log), "--format", r"(?P<ts>\S+) (?P<msg>.*)", "--assign")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_state_path_holding_someone_elses_file_is_refused_not_moved(tmp_path, gpuwatch_cmd, subprocess_env):
+    """It was "moved to FILE.corrupt and starting fresh", and a new state written in its place."""
+    log = tmp_path / "a.log"
+    log.write_text("hello 1\n")
+    theirs = tmp_path / "settings.json"
+    theirs.write_text('{"a": 1}')
+    proc = run(gpuwatch_cmd, subprocess_env, str(log), "--state", str(theirs))
+    assert proc.returncode == 2 and b"not a template-miner state file" in proc.stderr, proc.stderr
+    assert theirs.read_text() == '{"a": 1}' and not (tmp_path / "settings.json.corrupt").exists()
+
+
+def test_a_binary_file_an_empty_name_and_an_unknown_format_name_say_so(tmp_path, gpuwatch_cmd, subprocess_env):
+    blob = tmp_path / "core.bin"
+    blob.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8)
+    proc = run(gpuwatch_cmd, subprocess_env, str(blob))
+    assert proc.returncode == 2 and b"looks binary" in proc.stderr
+    proc = run(gpuwatch_cmd, subprocess_env, "")
+    assert proc.returncode == 2 and b"no log file given" in proc.stderr
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    proc = run(gpuwatch_cmd, subprocess_env, str(log), "--format", "nosuchname")
+    assert proc.returncode == 2 and b"unknown line format 'nosuchname'; built-in: " in proc.stderr
