@@ -81,6 +81,21 @@ class Rule(BaseModel):
     def _durations(cls, v):
         return parse_duration(v)
 
+    @field_validator("annotations")
+    @classmethod
+    def _templates_render(cls, v: dict[str, str]) -> dict[str, str]:
+        """Each annotation formats with the fields a firing rule has; a typo was sent to people unrendered."""
+        sample = {"node": "n", "gpu": 0, "uuid": "u", "job": "j", "value": 1.5, "threshold": 1.0}
+        for key, template in v.items():
+            try:
+                template.format_map(sample)
+            except KeyError as e:
+                raise ValueError(f"annotation {key!r}: unknown field {{{e.args[0]}}}; use "
+                                 f"{', '.join('{' + f + '}' for f in sample)}") from None
+            except (ValueError, IndexError, AttributeError) as e:
+                raise ValueError(f"annotation {key!r}: {e}") from None
+        return v
+
 
 @dataclass
 class _CounterHistory:
@@ -146,8 +161,8 @@ class RuleSet:
                     name = raw.get("alert", f"#{ri}") if isinstance(raw, dict) else f"#{ri}"
                     first = e.errors()[0]
                     where = ".".join(str(p) for p in first["loc"]) or "rule"
-                    raise RuleError(f"{source}: group {group.get('name', gi)!r} rule {name!r}: "
-                                    f"{where}: {first['msg']}") from None
+                    msg = first["msg"].removeprefix("Value error, ")
+                    raise RuleError(f"{source}: group {group.get('name', gi)!r} rule {name!r}: {where}: {msg}") from None
         return cls(rules, **kw)
 
     @classmethod

@@ -79,6 +79,11 @@ def test_increase_rules_watch_counters_and_survive_resets():
     ("groups: [{name: g, rule: [{alert: X, metric: m, op: '>', threshold: 1}]}]", "'rules:' list"),
     ("groups: [{name: g, rules: [], interval: 5s}]", "unknown key"),
     ("groups: [hello]", "'rules:' list"),
+    # delivered unrendered to people before
+    ("groups: [{name: g, rules: [{alert: X, metric: m, op: '>', threshold: 1, annotations: {s: '{nosuch}'}}]}]",
+     r"rule 'X': annotations: annotation 's': unknown field \{nosuch\}"),
+    ("groups: [{name: g, rules: [{alert: X, metric: m, op: '>', threshold: 1, annotations: {s: '{value:.1q}'}}]}]",
+     "Unknown format code 'q'"),
 ])
 def test_bad_rule_files_say_what_is_wrong(text, message):
     with pytest.raises(RuleError, match=message):
