@@ -140,7 +140,7 @@ def _parse_ts(s: str) -> float:
         try:
             t = datetime.fromisoformat(s.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise UsageError(f"timestamp {s!r} is neither epoch seconds nor ISO 8601 "
+            raise ValueError(f"timestamp {s!r} is neither epoch seconds nor ISO 8601 "
                              "(YYYY-MM-DD hh:mm:ss[+hh:mm])") from None
         return (t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)).timestamp()
 
@@ -180,7 +180,10 @@ def _normalise(records, where: str, first_line: int = 2) -> list[dict]:
             value = float(r["value"])
             if not math.isfinite(value):  # the samples' model refuses it later, without saying which row
                 raise ValueError(f"value {r['value']} is not a finite number")
-            gpu = int(r["gpu"])
+            try:
+                gpu = int(r["gpu"])
+            except ValueError:
+                raise ValueError(f"gpu {r['gpu']!r} is not a whole number") from None
             if not -1 <= gpu <= 1023:  # what the samples' model accepts: -1 for node-level series
                 raise ValueError(f"gpu {gpu} is not from -1 to 1023")
             if not r["node"] or not r["metric"]:

@@ -140,6 +140,8 @@ def test_a_failed_run_leaves_earlier_outputs_as_they_were(tmp_path, capsys):
     ("1796080000,n1,-5,gpu_temp_c,50,", "gpu -5 is not from -1 to 1023"),
     ("1796080000,,0,gpu_temp_c,50,", "must not be empty"),
     ("1796080000,n1,0", "a short row"),
+    ("yesterday,n1,0,gpu_temp_c,50,", "timestamp 'yesterday' is neither"),  # named no row
+    ("1796080000,n1,x,gpu_temp_c,50,", "gpu 'x' is not a whole number"),
 ])
 def test_rows_the_pipeline_would_refuse_are_refused_with_their_row(tmp_path, capsys, row, says):
     p = tmp_path / "rows.csv"
