@@ -315,7 +315,8 @@ class ChdbOwner:
     def claim(self, web_url: str) -> None:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps({"pid": os.getpid(), "web_url": web_url}))
+        tmp.write_bytes(orjson.dumps({"pid": os.getpid(), "started": _process_start(os.getpid()),
+                                      "web_url": web_url}))
         tmp.replace(self.file)
 
     def release(self) -> None:
@@ -332,4 +333,17 @@ class ChdbOwner:
             os.kill(int(rec["pid"]), 0)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        started = rec.get("started")
+        if started is not None and started != _process_start(int(rec["pid"])):
+            return None  # the pid lives on in another process (after a crash or a reboot): the file is stale
         return rec
+
+
+def _process_start(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22): with the pid, it names one
+    process, so a reused pid is not taken for the owner. None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None

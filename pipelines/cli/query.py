@@ -48,8 +48,10 @@ def fetch(sql: str, dsn: str, database: str = "gpuwatch", settings=None) -> tupl
                 r = httpx.post(f"{owner['web_url']}/query", json={"sql": sql}, headers=headers,
                                timeout=(limits.timeout_s or 600) + 30)
             except httpx.HTTPError as e:
+                owner_file = ChdbOwner(chdb_path(dsn)).file
                 raise StoreError(f"the pipeline (pid {owner['pid']}) owns {chdb_path(dsn)} "
-                                 f"but did not answer at {owner['web_url']}: {e}") from None
+                                 f"but did not answer at {owner['web_url']}: {e} (if no pipeline runs there, "
+                                 f"remove {owner_file})") from None
             try:
                 body = r.json()
             except ValueError:

@@ -104,3 +104,15 @@ def test_limit_0_is_an_empty_answer_not_the_drivers_probe_error(tmp_path):
     env = {"GPUWATCH_CLICKHOUSE_DSN": dsn}
     r = gpuwatch("query", "SELECT 1 AS x LIMIT 0 -- none", "--format", "json", env=env)
     assert r.returncode == 0 and orjson.loads(r.stdout) == [], r.stdout + r.stderr
+
+
+def test_an_owner_file_whose_pid_now_names_another_process_is_stale(tmp_path):
+    """A stale owner file naming a reused pid (pid 1 after a reboot) blocked every `gpuwatch query`."""
+    from pipelines.store import ChdbOwner
+
+    owner = ChdbOwner(tmp_path)
+    owner.claim("http://127.0.0.1:9")
+    assert owner.current()["pid"] == os.getpid()
+    record = orjson.loads(owner.file.read_bytes())
+    owner.file.write_bytes(orjson.dumps({**record, "pid": 1}))  # alive, but not the process that wrote it
+    assert owner.current() is None
