@@ -116,3 +116,11 @@ def test_an_owner_file_whose_pid_now_names_another_process_is_stale(tmp_path):
     record = orjson.loads(owner.file.read_bytes())
     owner.file.write_bytes(orjson.dumps({**record, "pid": 1}))  # alive, but not the process that wrote it
     assert owner.current() is None
+
+
+def test_query_does_not_make_a_store_in_a_directory_that_holds_none(tmp_path):
+    plain = tmp_path / "documents"
+    plain.mkdir()
+    r = gpuwatch("query", "SELECT 1", env={"GPUWATCH_CLICKHOUSE_DSN": f"chdb://{plain}"})
+    assert r.returncode != 0 and "not a ClickHouse data directory" in r.stderr, r.stderr
+    assert list(plain.iterdir()) == []  # chDB wrote its directories into it before
