@@ -142,8 +142,8 @@ class RuleSet:
         if not isinstance(doc, dict) or "groups" not in doc:
             raise RuleError(f"{source}: expected a mapping with a 'groups:' list (see pipelines/rules/default.yaml)")
         if set(doc) != {"groups"}:
-            raise RuleError(f"{source}: unknown top-level key(s) {', '.join(map(repr, sorted(set(doc) - {'groups'}, key=str)))}; "
-                            "only 'groups' is read")
+            extra = ", ".join(map(repr, sorted(set(doc) - {"groups"}, key=str)))
+            raise RuleError(f"{source}: unknown top-level key(s) {extra}; only 'groups' is read")
         if not isinstance(doc["groups"], list):
             raise RuleError(f"{source}: 'groups' must be a list of groups")
         rules = []
@@ -162,7 +162,8 @@ class RuleSet:
                     first = e.errors()[0]
                     where = ".".join(str(p) for p in first["loc"]) or "rule"
                     msg = first["msg"].removeprefix("Value error, ")
-                    raise RuleError(f"{source}: group {group.get('name', gi)!r} rule {name!r}: {where}: {msg}") from None
+                    raise RuleError(f"{source}: group {group.get('name', gi)!r} rule {name!r}: "
+                                    f"{where}: {msg}") from None
         return cls(rules, **kw)
 
     @classmethod
