@@ -155,11 +155,12 @@ def _describe(err: ValidationError, source: str) -> str:
     lines = [f"agent configuration{source} is invalid:"]
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling; see infra/agent/agent.yaml for every key)"
         got = e.get("input")
-        hint = f" (got {got!r})" if got is not None and not isinstance(got, (dict, list)) and e["type"] != "extra_forbidden" else ""
+        shown = got is not None and not isinstance(got, (dict, list)) and e["type"] != "extra_forbidden"
+        hint = f" (got {got!r})" if shown and f"(got {got!r})" not in msg else ""  # said once, not twice
         lines.append(f"  {loc}: {msg}{hint}")
     return "\n".join(lines)
 

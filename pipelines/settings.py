@@ -57,6 +57,12 @@ class CommonSettings(BaseSettings):
     #: Bearer token ``POST /query`` requires; without one, /query answers only on a loopback address.
     query_token: SecretStr | None = None
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_given(cls, v):
+        """``GPUWATCH_HOME=`` (set but empty) is the default ``var``, not the current directory."""
+        return Path("var") if isinstance(v, str) and not v.strip() else v
+
     @field_validator("topic_partitions")
     @classmethod
     def _known_topics(cls, v: dict[str, int]) -> dict[str, int]:

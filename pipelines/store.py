@@ -271,9 +271,13 @@ def first_line(e: BaseException, limit: int = 2000) -> str:
 
     >>> first_line(RuntimeError("no leader\\nstack..."), 5), first_line(TimeoutError())
     ('no le', 'TimeoutError')
+    >>> first_line(RuntimeError("Code: 164. DB::Exception: Code: 164. DB::Exception: Cannot modify"))
+    'Code: 164. DB::Exception: Cannot modify'
     """
     text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+    line = text.splitlines()[0] if text else type(e).__name__
+    # chDB wraps a server exception in its own with the same code: "Code: 164. DB::Exception: Code: 164. ..."
+    return re.sub(r"^(Code: \d+\. DB::Exception: )\1", r"\1", line)[:limit]
 
 
 def connect_failure(e: Exception) -> str:

@@ -90,7 +90,7 @@ def settings_error_line(e: Exception) -> str | None:
         return None
     first = e.errors()[0]
     where = ".".join(map(str, first["loc"])) or type(e).__name__
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 if __name__ == "__main__":

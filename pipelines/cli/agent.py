@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="simulate in real time; by default ticks run at full speed with timestamps ending now")
     from agents.simulator import FAULT_KINDS
 
-    p.add_argument("--fault", action="append", default=[], metavar="KIND@NODE/GPU:START[+DUR]",
-                   help="inject a fault (repeatable), START and DUR in ticks, e.g. thermal_runaway@node-1/3:20+60; "
+    p.add_argument("--fault", action="append", default=[], metavar="KIND@NODE/GPU:START[+DUR][*MAG]",
+                   help="inject a fault (repeatable), START and DUR in ticks, MAG in the kind's unit "
+                        "(default and units: agents/simulator_config.py), e.g. thermal_runaway@node-1/3:20+60*2; "
                         f"kinds: {', '.join(FAULT_KINDS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics-topic", default=None)

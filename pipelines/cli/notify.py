@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = NotifySettings(**overrides)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        from pipelines.cli import settings_error_line
+
+        raise UsageError(settings_error_line(e) or str(e).splitlines()[0]) from None
     webhooks = list(args.webhook) or list(settings.notify_webhook_urls)
     try:
         if webhooks and settings.notify_config:

@@ -171,7 +171,8 @@ def _print_status(st: dict) -> None:
         c.print(f"pipeline  [red]not reachable[/] ({p.get('error', '')})")
     n = st["notifier"]
     if n.get("reachable"):
-        last = (f"last delivery {n['last_delivery']} UTC ({n.get('last_delivery_integration')}: "
+        when = str(n.get("last_delivery") or "").replace("T", " ").split(".")[0]  # to the second
+        last = (f"last delivery {when} UTC ({n.get('last_delivery_integration')}: "
                 f"{n.get('last_delivery_outcome')})" if n.get("last_delivery") else "no delivery yet")
         c.print(f"notifier  {n['url']}: {n['queued_alerts']} alerts queued in {n['groups']} groups, {last}")
     else:

@@ -56,6 +56,7 @@ collectors:
     assert "collectors.logfiles.paths" in text and "must be absolute" in text
     assert "collectors.jobsdk.listen" in text and "host:port" in text
     assert "collectors.prometheus.targets.0.url" in text and "http://" in text
+    assert text.count("(got 'localhost:9400')") == 1 and "Value error, " not in text  # said once
 
 
 def test_password_in_the_security_map_is_refused(tmp_path):

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,16 @@ def test_alerts_options_out_of_range_are_one_line(tmp_path, args, says):
     r = gpuwatch("alerts", *args, tmp_path=tmp_path)
     assert r.returncode == 2  # argparse's usage, then its one error line
     assert lines(r.stderr)[-1].startswith(f"gpuwatch alerts: error: argument {says}") and "Traceback" not in r.stderr
+
+
+def test_an_empty_home_setting_is_the_default_not_the_current_directory():
+    from pipelines.settings import CommonSettings
+
+    assert CommonSettings(home="").home == Path("var") == CommonSettings().home
+
+
+def test_a_bad_notify_listen_address_is_one_line(tmp_path):
+    r = gpuwatch("notify", "--listen", "garbage", "--webhook", "http://127.0.0.1:9/x", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert lines(r.stderr) == ["gpuwatch notify: error: notify_listen: GPUWATCH_NOTIFY_LISTEN must be host:port "
+                               "(e.g. 127.0.0.1:9096), got 'garbage'"], r.stderr
