@@ -179,8 +179,9 @@ class DetectionConfig(_Section):
             raise ValueError(f"detection config {path} is not UTF-8 text") from None
         except yaml.YAMLError as e:
             raise ValueError(f"detection config {path} is not valid YAML: {' '.join(str(e).split())}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"detection config {path} must be a mapping (see pipelines/detect/detection.yaml)")
+        if not isinstance(data, dict) or not data:  # empty: nothing would be detected, and nothing said
+            raise ValueError(f"detection config {path} must be a mapping of detectors "
+                             "(see pipelines/detect/detection.yaml)")
         try:
             return cls.model_validate(data)
         except RecursionError:

@@ -232,6 +232,7 @@ def test_config_loads_from_yaml_and_says_what_is_wrong(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("a: [\n", "is not valid YAML"),
     ("hello\n", "must be a mapping"),
+    ("", "must be a mapping"),  # ran with no detector and said "0 score rows"
     ("families: &f {x: *f}\n", "nested too deeply|families"),
 ])
 def test_detection_configs_that_are_not_a_mapping_say_so(tmp_path, text, message):
