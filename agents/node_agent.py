@@ -11,6 +11,7 @@ Delivery (Kafka or the spool) is :mod:`agents.delivery`'s job.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -99,7 +100,7 @@ class NodeAgent:
         self._next_heartbeat = 0.0
         self._spool_dropped_seen = 0
         self.counts = {"scrapes": 0, "samples": 0, "events": 0, "log_records": 0, "heartbeats": 0,
-                       "samples_dropped": 0, "events_pushed": 0}
+                       "samples_dropped": 0, "samples_nonfinite": 0, "events_pushed": 0}
         #: Pushed events are sent from collectors' threads; one lock keeps delivery single-threaded.
         self._send_lock = threading.RLock()
         self._by_gpu: dict[int, dict[str, str]] = {}
@@ -237,6 +238,10 @@ class NodeAgent:
                             f"could hold; the {n} oldest unsent messages were dropped ({dropped} since start)."}]
 
     def _send_metrics(self, now: float, samples: list[Sample]) -> None:
+        finite = [x for x in samples if isinstance(x["value"], (int, float)) and math.isfinite(x["value"])]
+        if len(finite) != len(samples):  # the wire refuses NaN: one such sample sank the node's whole batch
+            self.counts["samples_nonfinite"] += len(samples) - len(finite)
+            samples = finite
         if len(samples) > MAX_SAMPLES_PER_BATCH:
             self.counts["samples_dropped"] += len(samples) - MAX_SAMPLES_PER_BATCH
             samples = samples[:MAX_SAMPLES_PER_BATCH]

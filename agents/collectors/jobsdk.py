@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import socket
 from dataclasses import dataclass, field
@@ -27,6 +28,20 @@ log = logging.getLogger("gpuwatch.agent.jobsdk")
 _KNOWN = {"step": "job_step", "loss": "job_loss", "grad_norm": "job_grad_norm", "learning_rate": "job_learning_rate",
           "tokens_per_s": "job_tokens_per_s"}
 _EXTRA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
+_KNOWN_METRICS = frozenset(_KNOWN.values())
+#: Largest request or error count one datagram may add (a 400-digit one overflowed every later scrape).
+_MAX_COUNT = 10**9
+
+
+def _finite(v) -> float | None:
+    """``v`` as a finite float, or None (a string, a bool, NaN, an infinity, or too large for a float)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 class JobSdkConfig(CollectorConfig):
@@ -34,6 +49,9 @@ class JobSdkConfig(CollectorConfig):
     listen: str = "127.0.0.1:9125"
     stale_s: float = Field(default=120.0, gt=0)
     max_jobs: int = Field(default=256, ge=1)
+    #: Gauges one job may report besides the known ones (step, loss, ...): each is a series in Kafka and
+    #: ClickHouse, so a job sending thousands of keys would crowd out every other job's samples.
+    max_extra_gauges: int = Field(default=32, ge=0)
 
     @field_validator("listen")
     @classmethod
@@ -64,7 +82,7 @@ class JobSdkCollector(Collector):
         super().__init__(config, context)
         self._sock: socket.socket | None = None
         self._jobs: dict[str, _Job] = {}
-        self._counts = {"datagrams": 0, "malformed": 0, "dropped_jobs": 0}
+        self._counts = {"datagrams": 0, "malformed": 0, "dropped_jobs": 0, "dropped_gauges": 0}
         self.port = 0
 
     def start(self) -> None:
@@ -85,11 +103,37 @@ class JobSdkCollector(Collector):
             try:
                 msg = json.loads(data)
                 self._apply(msg, now)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self._counts["malformed"] += 1
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
+                self._counts["malformed"] += 1  # this datagram only: nothing of it was applied
 
     def _apply(self, msg: dict, now: float) -> None:
+        """One datagram, checked whole before anything of it is kept: a bad one is counted malformed and
+        changes nothing. Non-finite numbers never become samples (the wire refuses NaN, and one sank the
+        node's whole batch); a non-finite loss is counted as the signal it is."""
         name = str(msg["job"])[:256]
+        gauges: dict[str, float] = {}
+        nonfinite = 0
+        raw = msg.get("g") or {}
+        if not isinstance(raw, dict):
+            raise TypeError("g must be an object")
+        for k, v in raw.items():
+            value = _finite(v)
+            if value is None:  # "nan"/"inf" (the SDK's spelling), NaN, Infinity, 1e400, or not a number
+                nonfinite += k == "loss"
+                continue
+            metric = _KNOWN.get(k) or (f"job_{k}" if _EXTRA.match(k) else None)
+            if metric is not None:
+                gauges[metric] = value
+        lat = None
+        if "lat" in msg:
+            s, n, mx = msg["lat"]
+            s, mx, n = _finite(s), _finite(mx), int(n)
+            if s is None or mx is None or not 0 <= n <= _MAX_COUNT:
+                raise ValueError("lat must be [sum, count, max] of finite numbers")
+            lat = (s, n, mx)
+        err = int(msg.get("err", 0))
+        if not 0 <= err <= _MAX_COUNT:
+            raise ValueError("err out of range")
         job = self._jobs.get(name)
         if job is None:
             if len(self._jobs) >= self.config.max_jobs:
@@ -97,21 +141,19 @@ class JobSdkCollector(Collector):
                 return
             job = self._jobs[name] = _Job()
         job.seen = now
-        for k, v in (msg.get("g") or {}).items():
-            if isinstance(v, str):  # "nan"/"inf": the SDK's spelling of a non-finite value
-                if k == "loss":
-                    job.nonfinite += 1
-                continue
-            metric = _KNOWN.get(k) or (f"job_{k}" if _EXTRA.match(k) else None)
-            if metric is not None:
-                job.gauges[metric] = float(v)
-        if "lat" in msg:
-            s, n, mx = msg["lat"]
-            job.lat_sum += float(s)
-            job.lat_n += int(n)
-            job.requests += int(n)
-            job.lat_max = max(job.lat_max, float(mx))
-        job.errors += int(msg.get("err", 0))
+        job.nonfinite += nonfinite
+        for metric, value in gauges.items():
+            if metric not in job.gauges and metric not in _KNOWN_METRICS:
+                if sum(m not in _KNOWN_METRICS for m in job.gauges) >= self.config.max_extra_gauges:
+                    self._counts["dropped_gauges"] += 1
+                    continue
+            job.gauges[metric] = value
+        if lat is not None:
+            job.lat_sum += lat[0]
+            job.lat_n += lat[1]
+            job.requests += lat[1]
+            job.lat_max = max(job.lat_max, lat[2])
+        job.errors += err
 
     def collect(self, now: float) -> list[Sample]:
         if self._sock is None:

@@ -22,6 +22,7 @@ Op = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 #: Longest matcher value (a regex over a few hundred node names fits).
 MAX_VALUE_CHARS = 16_384
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -60,6 +61,10 @@ class Matcher:
 
     @classmethod
     def create(cls, name: str, op: Op, value: str) -> "Matcher":
+        if not isinstance(name, str) or not _NAME.fullmatch(name):  # it must read back from its own text
+            raise MatcherError(f"matcher name {name!r} is not a label name (letters, digits, _ . -; not first a digit)")
+        if not isinstance(value, str):
+            raise MatcherError(f"matcher {name}{op}...: the value must be a string, not {type(value).__name__}")
         if len(value) > MAX_VALUE_CHARS:
             raise MatcherError(f"matcher {name}{op}...: the value is {len(value):,} characters; at most "
                                f"{MAX_VALUE_CHARS:,}")
@@ -103,9 +108,13 @@ class Matcher:
     @classmethod
     def from_dict(cls, d: dict) -> "Matcher":
         """Alertmanager API form: ``{"name", "value", "isRegex", "isEqual"}``."""
-        regex, equal = bool(d.get("isRegex", False)), bool(d.get("isEqual", True))
+        if not isinstance(d, dict) or "name" not in d or "value" not in d:
+            raise MatcherError('a matcher object needs "name" and "value" (and optionally "isRegex", "isEqual")')
+        regex, equal = d.get("isRegex", False), d.get("isEqual", True)
+        if not isinstance(regex, bool) or not isinstance(equal, bool):
+            raise MatcherError("isRegex and isEqual must be true or false")
         op: Op = ("=~" if equal else "!~") if regex else ("=" if equal else "!=")
-        return cls.create(str(d["name"]), op, str(d["value"]))
+        return cls.create(d["name"], op, d["value"])
 
 
 def parse_matchers(items: Iterable[str] | str) -> list[Matcher]:

@@ -8,6 +8,7 @@ the history topic.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from pipelines.notify.matchers import Matcher, matches_all
+from pipelines.notify.matchers import Matcher, MatcherError, matches_all
 from pipelines.notify.state_db import StateDB
+
+log = logging.getLogger("gpuwatch.notify.silences")
 
 
 class SilenceError(ValueError):
@@ -77,7 +80,11 @@ class Silences:
         self._by_id: dict[str, Silence] = {}
         for row in db.conn.execute("SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, "
                                    "updated_at FROM silences"):
-            ms = tuple(Matcher.parse(m) for m in orjson.loads(row[1]))
+            try:
+                ms = tuple(Matcher.parse(m) for m in orjson.loads(row[1]))
+            except (MatcherError, ValueError, TypeError) as e:  # one unreadable row must not stop the notifier
+                log.error("silence %s is unreadable and is skipped (%s); matchers %s", row[0], e, row[1][:200])
+                continue
             self._by_id[row[0]] = Silence(row[0], ms, *row[2:])
 
     def create(self, matchers: list[Matcher], ends_at: float, created_by: str, comment: str,

@@ -100,3 +100,42 @@ def test_malformed_datagrams_are_counted(receiver):
 def test_listen_address_is_validated():
     with pytest.raises(ValueError, match="host:port"):
         JobSdkConfig(listen="9125")
+
+
+def _send(port: int, *datagrams: bytes) -> None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for d in datagrams:
+        s.sendto(d, ("127.0.0.1", port))
+    s.close()
+
+
+def test_non_finite_numbers_never_become_samples(receiver):
+    """Python's json.dumps writes NaN; the agent kept it as a gauge and the pipeline dead-lettered the node's
+    whole batch (its GPU samples too) for two minutes."""
+    _send(receiver.port, b'{"job":"j","g":{"loss":NaN,"step":7,"x":Infinity,"y":1e400}}')
+    out = _wait_collect(receiver)
+    values = {s["metric"]: s["value"] for s in out}
+    assert values["job_step"] == 7.0 and "job_loss" not in values and "job_x" not in values and "job_y" not in values
+    assert values["job_loss_nonfinite_total"] == 1.0
+    for s in out:
+        MetricSample.model_validate(s)
+
+
+def test_a_bad_datagram_is_counted_and_harms_no_other_job(receiver):
+    """A 400-digit count raised OverflowError on every later scrape; a deep nesting raised RecursionError."""
+    _send(receiver.port, b'{"job":"good","g":{"step":1}}',
+          b'{"job":"bad","lat":[1,' + b"9" * 400 + b',1]}', b'{"job":"bad2","err":' + b"9" * 400 + b"}",
+          b"[" * 30000 + b"]" * 30000, b'{"job":"bad3","lat":[NaN,1,1]}')
+    for _ in range(3):
+        out = _wait_collect(receiver, want=5)
+    assert {s["labels"]["job"] for s in out} == {"good"}
+    assert receiver.stats()["malformed"] == 4
+
+
+def test_one_job_cannot_flood_the_batch_with_gauges(receiver):
+    keys = ",".join(f'"k{i}":{i}' for i in range(500))
+    _send(receiver.port, ('{"job":"loud","g":{"loss":0.5,' + keys + "}}").encode())
+    out = _wait_collect(receiver)
+    extra = [s for s in out if s["metric"].startswith("job_k")]
+    assert len(extra) == 32 and any(s["metric"] == "job_loss" for s in out)
+    assert receiver.stats()["dropped_gauges"] == 468

@@ -186,3 +186,22 @@ def test_repeated_series_are_made_unique_for_the_batch_contract():
     make_series_unique(samples, now)
     MetricBatch.model_validate({"node": "n", "ts": now, "samples": samples})
     assert [s.get("ts") for s in samples] == [None, pytest.approx(now + 1e-6), pytest.approx(now + 2e-6), None]
+
+
+def test_a_non_finite_sample_is_dropped_and_counted_not_the_whole_batch(tmp_path):
+    """One NaN (any collector's) made the pipeline dead-letter the node's whole batch: every GPU sample too."""
+    class Nan(Collector):
+        name = "nan"
+
+        def collect(self, now):
+            return [{"gpu": -1, "uuid": "", "metric": "weird", "value": float("nan"), "unit": "", "labels": {}},
+                    {"gpu": -1, "uuid": "", "metric": "huge", "value": float("inf"), "unit": "", "labels": {}}]
+
+    d = RecordingDelivery()
+    agent = NodeAgent(_config(tmp_path), d, nvml=_gpus())
+    agent.slots.append(type(agent.slots[0])(Nan(), 1.0))
+    agent.tick()
+    [batch] = d.of("gpuwatch.metrics.v1", MetricBatch)  # decodes: the contract refuses NaN
+    names = {s.metric for s in batch.samples}
+    assert "gpu_temp_c" in names and not {"weird", "huge"} & names
+    assert agent.counts["samples_nonfinite"] == 2

@@ -224,3 +224,30 @@ def test_the_incidents_table_shows_what_alerts_carry_as_text():
     Console(file=buf, width=200, force_terminal=False).print(table([inc]))
     out = buf.getvalue()
     assert "A[red]x" in out and "o\\x1b[2J" in out and "\x1b" not in out and "\x07" not in out
+
+
+@pytest.mark.parametrize("matcher", [{"name": "a b", "value": "x"}, {"name": 1, "value": ["x"]}, {"name": ""},
+                                     {"name": 'node="x"', "value": "y"}, {"name": "a", "value": "x", "isRegex": "no"}])
+def test_object_matchers_that_would_not_read_back_are_refused(matcher):
+    """`{"name": "a b"}` was stored as `a b="x"`, which the notifier could not parse at its next start."""
+    from pipelines.notify.matchers import Matcher
+
+    with pytest.raises(MatcherError):
+        Matcher.from_dict(matcher)
+
+
+def test_an_unreadable_stored_silence_is_skipped_not_fatal(tmp_path):
+    async def scenario():
+        h = ServiceHarness(webhook_config("http://127.0.0.1:9/x"), tmp_path)
+        h.service.create_silence(parse_matchers(['node="n1"']), time.time() + 60, "a", "b")
+        h.db.conn.execute("INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, "
+                          "updated_at) VALUES ('bad', '[\"a b=\\\\\"x\\\\\"\"]', 0, 1e10, 'a', 'b', 0, 0)")
+        h.db.conn.commit()
+        await h.close()
+        again = ServiceHarness(webhook_config("http://127.0.0.1:9/x"), tmp_path)  # raised MatcherError here
+        try:
+            assert [str(m) for s in again.service.silences.list() for m in s.matchers] == ['node="n1"']
+        finally:
+            await again.close()
+
+    asyncio.run(scenario())
