@@ -59,9 +59,12 @@ def fetch(sql: str, dsn: str, database: str = "gpuwatch", settings=None) -> tupl
             if r.status_code != 200:
                 raise StoreError(body.get("error", r.text))
             return body["columns"], body["rows"]
-        if not (chdb_path(dsn) / "metadata").is_dir():  # a query must not make a store in any directory it is given
-            what = "yet; run the pipeline first" if not chdb_path(dsn).exists() else "(not a ClickHouse data directory)"
-            raise StoreError(f"no gpuwatch data at {chdb_path(dsn)} {what}")
+        path = chdb_path(dsn)
+        if not path.exists():
+            raise StoreError(f"no gpuwatch data at {path} yet; run the pipeline first")
+        if not (path / "metadata").is_dir() and (not path.is_dir() or any(path.iterdir())):
+            # chDB would make its directories among whatever the directory already holds
+            raise StoreError(f"no gpuwatch data at {path} (not a ClickHouse data directory)")
     res = QuerySandbox(dsn, database, limits).run(sql)
     from pipelines.web import jsonable
 

@@ -93,14 +93,13 @@ def test_a_format_clause_and_a_misspelt_statement_get_errors_that_say_what_to_do
 def test_limit_0_is_an_empty_answer_not_the_drivers_probe_error(tmp_path):
     """The driver took a trailing LIMIT 0 for its own metadata probe: "LIMIT 0 metadata probe unexpectedly
     returned rows. Use raw_query()" for `gpuwatch query` and for the pipeline's own reads."""
-    from pipelines.store import Store
-
     dsn = f"chdb://{tmp_path / 'clickhouse'}"
-    store = Store(dsn)
-    store.apply_schema()
-    assert store.query("SELECT * FROM gpuwatch.alerts LIMIT 0").rows == []
-    store.close()
-    del store
+    check = textwrap.dedent(f"""
+        from pipelines.store import Store
+        s = Store({dsn!r}); s.apply_schema()
+        assert s.query("SELECT * FROM gpuwatch.alerts LIMIT 0").rows == []
+    """)  # in a process of its own: chDB opens one path per process
+    subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     env = {"GPUWATCH_CLICKHOUSE_DSN": dsn}
     r = gpuwatch("query", "SELECT 1 AS x LIMIT 0 -- none", "--format", "json", env=env)
     assert r.returncode == 0 and orjson.loads(r.stdout) == [], r.stdout + r.stderr
@@ -121,6 +120,7 @@ def test_an_owner_file_whose_pid_now_names_another_process_is_stale(tmp_path):
 def test_query_does_not_make_a_store_in_a_directory_that_holds_none(tmp_path):
     plain = tmp_path / "documents"
     plain.mkdir()
+    (plain / "thesis.txt").write_text("years of work")
     r = gpuwatch("query", "SELECT 1", env={"GPUWATCH_CLICKHOUSE_DSN": f"chdb://{plain}"})
     assert r.returncode != 0 and "not a ClickHouse data directory" in r.stderr, r.stderr
-    assert list(plain.iterdir()) == []  # chDB wrote its directories into it before
+    assert [p.name for p in plain.iterdir()] == ["thesis.txt"]  # chDB wrote its directories in beside it
