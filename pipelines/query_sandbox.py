@@ -41,16 +41,18 @@ class QueryLimits:
     max_result_rows: int = 1_000_000
     #: Cores one query may use; by default half of them, so the writer keeps the rest.
     max_threads: int = max(1, (os.cpu_count() or 2) // 2)
+    max_result_bytes: int = 100_000_000
 
     @classmethod
     def from_settings(cls, settings: Any) -> "QueryLimits":
         return cls(settings.query_timeout_s, settings.query_max_memory_bytes, settings.query_max_rows_to_read,
-                   settings.query_max_result_rows, settings.query_max_threads or cls.max_threads)
+                   settings.query_max_result_rows, settings.query_max_threads or cls.max_threads,
+                   settings.query_max_result_bytes)
 
     def clickhouse_settings(self, readonly: int = 1) -> dict[str, Any]:
         return {"readonly": readonly, "max_execution_time": self.timeout_s, "max_memory_usage": self.max_memory_bytes,
                 "max_rows_to_read": self.max_rows_to_read, "max_result_rows": self.max_result_rows,
-                "max_threads": self.max_threads}
+                "max_result_bytes": self.max_result_bytes, "max_threads": self.max_threads}
 
 
 class QuerySandbox:
@@ -137,5 +139,7 @@ def _explain_limit(message: str) -> str:
     """
     for name, setting in _LIMIT_SETTINGS.items():
         if f"({name})" in message:
+            if name == "TOO_MANY_ROWS_OR_BYTES" and "max bytes" in message:
+                setting = "GPUWATCH_QUERY_MAX_RESULT_BYTES"
             return f"query stopped by its limit ({setting}): {message}"
     return message

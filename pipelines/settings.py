@@ -52,6 +52,9 @@ class CommonSettings(BaseSettings):
     query_max_memory_bytes: int = Field(default=1_000_000_000, ge=0)
     query_max_rows_to_read: int = Field(default=10_000_000_000, ge=0)
     query_max_result_rows: int = Field(default=1_000_000, ge=0)
+    #: Bytes a result may hold: the answer is built in the worker's memory (a few times its size, as JSON),
+    #: so without this a query of a few GB of result could take the pipeline down with it.
+    query_max_result_bytes: int = Field(default=100_000_000, ge=0)
     #: Cores one user query may use; 0 = half of this machine's.
     query_max_threads: int = Field(default=0, ge=0)
     #: Bearer token ``POST /query`` requires; without one, /query answers only on a loopback address.

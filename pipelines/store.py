@@ -93,11 +93,11 @@ def _format_clause(bare: str) -> str | None:
 
 def _strip_comments(sql: str) -> str:
     """Leading ``--`` and ``/* */`` comments; a query file may open with a comment."""
-    prev = None
-    while prev != sql:
-        prev = sql
-        sql = re.sub(r"^\s*(--[^\n]*(\n|$)|/\*.*?\*/)", "", sql, flags=re.S)
-    return sql
+    m = _LEADING_COMMENTS.match(sql)  # one pass: removing one comment per pass was quadratic (1 MB of /**/: 11 s)
+    return sql[m.end():] if m else sql
+
+
+_LEADING_COMMENTS = re.compile(r"(?:\s*(?:--[^\n]*(?:\n|$)|/\*.*?\*/))+", re.S)
 
 
 def _strip_literals(sql: str) -> str:

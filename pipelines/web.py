@@ -23,6 +23,7 @@ import decimal
 import hmac
 import ipaddress
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -63,26 +64,58 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def query_refusal(settings: Any, authorization: str | None) -> str | None:
-    """Why a ``POST /query`` request may not run, or None when it may."""
+def host_name(host_header: str | None) -> str:
+    """The name in a ``Host`` header, without its port.
+
+    >>> host_name("127.0.0.1:6066"), host_name("[::1]:6066"), host_name("localhost"), host_name(None)
+    ('127.0.0.1', '::1', 'localhost', '')
+    """
+    h = (host_header or "").strip()
+    if h.startswith("["):
+        return h[1:].partition("]")[0]
+    return h.rpartition(":")[0] if h.count(":") == 1 else h
+
+
+def query_refusal(settings: Any, authorization: str | None, host_header: str | None = None) -> str | None:
+    """Why a ``POST /query`` (or console API) request may not run, or None when it may.
+
+    With a token: exactly ``Authorization: Bearer <token>``. Without one: only on a loopback server, and
+    only for a request that names a loopback host, so a web page whose name was re-pointed at 127.0.0.1
+    (DNS rebinding) cannot read the store through the operator's browser.
+    """
     token = settings.query_token.get_secret_value() if settings.query_token is not None else ""
     if token:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        return None if hmac.compare_digest(given.encode(), token.encode()) else \
-            "POST /query needs the header 'Authorization: Bearer <GPUWATCH_QUERY_TOKEN>'"
+        scheme, _, given = (authorization or "").partition(" ")
+        try:
+            ok = scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        except UnicodeEncodeError:  # a header that is not text: refused, not a 500
+            ok = False
+        return None if ok else "this needs the header 'Authorization: Bearer <GPUWATCH_QUERY_TOKEN>'"
     if not is_loopback(settings.web_host):
         return (f"POST /query is off: the web server listens on {settings.web_host}, "
                 "so set GPUWATCH_QUERY_TOKEN (clients send it as a Bearer token)")
+    if host_header is not None and not is_loopback(host_name(host_header)):
+        return (f"Host {host_name(host_header)!r} is not this machine's loopback name: without "
+                "GPUWATCH_QUERY_TOKEN only requests to localhost or 127.0.0.1 are answered")
     return None
 
 
+#: User queries at once over HTTP (the sandbox's own limit): more are refused at once, not queued.
+QUERY_SLOTS = 2
+
+
 def install(app: faust.App, ctx: Any, store: Store) -> None:
-    sandbox = QuerySandbox(ctx.settings.query_dsn(), store.database, QueryLimits.from_settings(ctx.settings))
+    sandbox = QuerySandbox(ctx.settings.query_dsn(), store.database, QueryLimits.from_settings(ctx.settings),
+                           max_concurrent=QUERY_SLOTS)
+    # Queries get threads of their own: on the loop's default executor a burst of slow ones took every
+    # thread the sink's inserts use, and stopped all writes while /healthz said ok.
+    pool = ThreadPoolExecutor(max_workers=QUERY_SLOTS, thread_name_prefix="user-query")
+    running = [0]
 
     @app.page("/query")
     class QueryView(View):
         async def post(self, request: Request) -> Response:
-            refusal = query_refusal(ctx.settings, request.headers.get("Authorization"))
+            refusal = query_refusal(ctx.settings, request.headers.get("Authorization"), request.headers.get("Host"))
             if refusal:
                 return self.json({"error": refusal}, status=401)
             try:
@@ -92,13 +125,18 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
                     raise TypeError
             except (ValueError, KeyError, TypeError):
                 return self.json({"error": 'send a JSON object {"sql": "..."}'}, status=400)
-            loop = asyncio.get_running_loop()
+            if running[0] >= QUERY_SLOTS:
+                return self.json({"error": f"{QUERY_SLOTS} queries are running already; try again when one "
+                                           "has finished"}, status=429)
+            running[0] += 1
             try:
-                res = await loop.run_in_executor(None, sandbox.run, sql)
+                res = await asyncio.get_running_loop().run_in_executor(pool, sandbox.run, sql)
             except ReadOnlyViolation as e:
                 return self.json({"error": str(e)}, status=403)
             except StoreError as e:
                 return self.json({"error": str(e)}, status=400)
+            finally:
+                running[0] -= 1
             payload = {"columns": res.columns, "types": res.types, "rows": res.rows}
             return self.bytes(rows_json(payload, default=_default), content_type="application/json")
 

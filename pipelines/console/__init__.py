@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from pipelines.console.access import forbidden_reason
+from pipelines.console.access import cross_site_reason, forbidden_reason
 from pipelines.console.queries import HEATMAP_METRICS, QUERIES
 
 STATIC = Path(__file__).with_name("static")
@@ -56,6 +56,12 @@ def install(app: Any) -> None:
     def refused(view: View, request: Request) -> Response | None:
         reason = forbidden_reason(request)
         return json(view, {"error": reason}, status=401) if reason else None
+
+    def refused_change(view: View, request: Request) -> Response | None:
+        if (no := refused(view, request)) is not None:
+            return no
+        reason = cross_site_reason(request)
+        return json(view, {"error": reason}, status=403) if reason else None
 
     async def notifier(view: View, call: str, *args: Any) -> Response:
         from pipelines.notify.api_client import ApiError
@@ -97,7 +103,7 @@ def install(app: Any) -> None:
     @app.page("/console/api/acks")
     class ConsoleAck(View):
         async def post(self, request: Request) -> Response:
-            if (no := refused(self, request)) is not None:
+            if (no := refused_change(self, request)) is not None:
                 return no
             try:
                 body = orjson.loads(await request.read())
@@ -109,7 +115,7 @@ def install(app: Any) -> None:
     @app.page("/console/api/silences")
     class ConsoleSilence(View):
         async def post(self, request: Request) -> Response:
-            if (no := refused(self, request)) is not None:
+            if (no := refused_change(self, request)) is not None:
                 return no
             try:
                 body = orjson.loads(await request.read())

@@ -22,7 +22,7 @@ def _settings():
     return PipelineSettings()
 
 
-def refusal(settings: Any, authorization: str | None) -> str | None:
+def refusal(settings: Any, authorization: str | None, host_header: str | None = None) -> str | None:
     """Why a request may not use the console's API, or None when it may.
 
     >>> class S: web_host, query_token = "0.0.0.0", None
@@ -31,8 +31,23 @@ def refusal(settings: Any, authorization: str | None) -> str | None:
     >>> S.web_host = "127.0.0.1"; refusal(S(), None) is None
     True
     """
-    return query_refusal(settings, authorization)
+    return query_refusal(settings, authorization, host_header)
 
 
 def forbidden_reason(request: Any) -> str | None:
-    return refusal(_settings(), request.headers.get("Authorization"))
+    return refusal(_settings(), request.headers.get("Authorization"), request.headers.get("Host"))
+
+
+def cross_site_reason(request: Any) -> str | None:
+    """Why a state-changing request (an ack, a silence) may be another site's, or None. A page elsewhere can
+    make the operator's browser POST text/plain to localhost without asking; it cannot send JSON without a
+    preflight this server never grants, nor forge Origin."""
+    if request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+        return "send the body as Content-Type: application/json"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        from urllib.parse import urlsplit
+
+        if urlsplit(origin).netloc != request.headers.get("Host", ""):
+            return f"a request from {origin} is another site's; the console only accepts its own"
+    return None

@@ -20,6 +20,7 @@ import hmac
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from pipelines.notify.acks import AckError
@@ -33,6 +34,19 @@ SERVICE = web.AppKey("service", NotifyService)
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def _json(req: web.Request) -> Any:
+    """The request body as JSON: orjson refuses nesting past 1,024 levels with a ValueError (a 400), where
+    the json module's RecursionError was a 500."""
+    return orjson.loads(await req.read())
+
+
+def _text_field(body: dict, name: str, default: str = "") -> str:
+    v = body.get(name, default)
+    if not isinstance(v, str):
+        raise ValueError(f"{name} must be a string, not {type(v).__name__}")
+    return v
 
 
 def _parse_silence(body: Any) -> dict:
@@ -54,7 +68,7 @@ def _parse_silence(body: Any) -> dict:
     else:
         raise SilenceError("give ends_at (epoch seconds) or duration (e.g. \"2h\")")
     return {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at,
-            "created_by": str(body.get("created_by", "")), "comment": str(body.get("comment", ""))}
+            "created_by": _text_field(body, "created_by"), "comment": _text_field(body, "comment")}
 
 
 def build_app(service: NotifyService, token: str | None = None, ready: dict | None = None) -> web.Application:
@@ -80,7 +94,7 @@ def build_app(service: NotifyService, token: str | None = None, ready: dict | No
 
     async def create_silence(req: web.Request) -> web.Response:
         try:
-            spec = _parse_silence(await req.json())
+            spec = _parse_silence(await _json(req))
             s = service.create_silence(**spec)
         except (SilenceError, MatcherError, ValueError, KeyError, TypeError) as e:
             return _error(400, str(e))
@@ -98,11 +112,13 @@ def build_app(service: NotifyService, token: str | None = None, ready: dict | No
 
     async def ack(req: web.Request) -> web.Response:
         try:
-            body = await req.json()
-            a = service.ack(str(body["fingerprint"]), str(body.get("owner", "")), str(body.get("comment", "")))
+            body = await _json(req)
+            if not isinstance(body, dict) or "fingerprint" not in body:
+                raise ValueError('send a JSON object {"fingerprint": "...", "owner": "...", "comment": "..."}')
+            a = service.ack(_text_field(body, "fingerprint"), _text_field(body, "owner"), _text_field(body, "comment"))
         except (KeyError, TypeError, ValueError) as e:
             return _error(404 if "no firing alert" in str(e) else 400,
-                          str(e) if isinstance(e, AckError) else f"bad ack request: {e}")
+                          str(e) if isinstance(e, (AckError, ValueError)) else f"bad ack request: {e}")
         return web.json_response({"ack": a.as_dict()}, status=201)
 
     async def unack(req: web.Request) -> web.Response:
@@ -127,8 +143,8 @@ def _auth_middleware(token: str | None):
     @web.middleware
     async def auth(request: web.Request, handler):
         if token and request.method not in ("GET", "HEAD"):
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")  # not text: 401
+            if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                 return _error(401, "this API needs 'Authorization: Bearer <GPUWATCH_NOTIFY_API_TOKEN>'")
         return await handler(request)
     return auth

@@ -192,3 +192,21 @@ def test_a_runaway_query_is_cut_off_while_ingestion_continues(stack):
     assert t.is_alive(), "the runaway query ended before ingestion was shown to continue"
     t.join(200)
     assert answer["r"].status_code == 400 and "GPUWATCH_QUERY_TIMEOUT_S" in answer["r"].json()["error"]
+
+
+def test_a_result_larger_than_its_byte_limit_is_refused(tmp_path):
+    """No byte limit: a few hundred MB of result became a few GB in the worker (as rows, then as JSON)."""
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    check = f"""
+import pytest
+from pipelines.query_sandbox import QueryLimits, QuerySandbox
+from pipelines.store import Store, StoreError
+store = Store({dsn!r}); store.apply_schema(); store.close()
+sandbox = QuerySandbox({dsn!r}, "gpuwatch", QueryLimits(max_result_bytes=1_000_000))
+with pytest.raises(StoreError, match="GPUWATCH_QUERY_MAX_RESULT_BYTES"):
+    sandbox.run("SELECT materialize(repeat('x', 100000)) FROM numbers(100)")
+assert len(sandbox.run("SELECT number FROM numbers(1000)").rows) == 1000
+"""  # in a process of its own: chDB opens one path per process
+    r = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
