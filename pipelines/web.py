@@ -100,8 +100,9 @@ def query_refusal(settings: Any, authorization: str | None, host_header: str | N
     return None
 
 
-#: User queries at once over HTTP (the sandbox's own limit): more are refused at once, not queued.
-QUERY_SLOTS = 2
+#: User queries running at once over HTTP (the sandbox's own limit), and running or waiting their turn:
+#: past that a request is refused at once (429), so a flood queues nothing without bound.
+QUERY_SLOTS, QUERY_BACKLOG = 2, 8
 
 
 def install(app: faust.App, ctx: Any, store: Store) -> None:
@@ -125,9 +126,9 @@ def install(app: faust.App, ctx: Any, store: Store) -> None:
                     raise TypeError
             except (ValueError, KeyError, TypeError):
                 return self.json({"error": 'send a JSON object {"sql": "..."}'}, status=400)
-            if running[0] >= QUERY_SLOTS:
-                return self.json({"error": f"{QUERY_SLOTS} queries are running already; try again when one "
-                                           "has finished"}, status=429)
+            if running[0] >= QUERY_BACKLOG:
+                return self.json({"error": f"{running[0]} queries are running or waiting already; try again "
+                                           "when one has finished"}, status=429)
             running[0] += 1
             try:
                 res = await asyncio.get_running_loop().run_in_executor(pool, sandbox.run, sql)

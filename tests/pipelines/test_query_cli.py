@@ -124,3 +124,37 @@ def test_query_does_not_make_a_store_in_a_directory_that_holds_none(tmp_path):
     r = gpuwatch("query", "SELECT 1", env={"GPUWATCH_CLICKHOUSE_DSN": f"chdb://{plain}"})
     assert r.returncode != 0 and "not a ClickHouse data directory" in r.stderr, r.stderr
     assert [p.name for p in plain.iterdir()] == ["thesis.txt"]  # chDB wrote its directories in beside it
+
+
+@pytest.mark.integration
+def test_a_flood_of_slow_queries_is_refused_and_ingest_goes_on(stack):
+    """Slow queries parked on the loop's default executor, which the sink's inserts share: all writes stopped
+    while /healthz said ok. Queries now have threads of their own and a bounded backlog."""
+    import asyncio
+
+    import httpx
+
+    stack.start_pipeline()
+    url = f"http://127.0.0.1:{stack.web_port}/query"
+
+    async def flood():
+        async with httpx.AsyncClient(timeout=120) as client:
+            sql = {"sql": "SELECT sleep(2)"}
+            return await asyncio.gather(*(client.post(url, json=sql) for _ in range(12)))
+
+    def stored() -> int:  # through /query too, so a 429 while the flood lasts is "not yet"
+        r = httpx.post(url, json={"sql": "SELECT count() FROM gpuwatch.metrics_raw"}, timeout=60)
+        return r.json()["rows"][0][0] if r.status_code == 200 else -1
+
+    async def ingest_meanwhile():
+        n = await asyncio.to_thread(lambda: stack.simulate(1, 2, 5)["samples_published"])
+        from tests.stack import wait_for
+
+        await asyncio.to_thread(wait_for, lambda: stored() == n, 120, what=f"{n} rows")
+
+    async def both():
+        answers, _ = await asyncio.gather(flood(), ingest_meanwhile())
+        return answers
+
+    codes = sorted(r.status_code for r in asyncio.run(both()))
+    assert codes.count(429) >= 1 and set(codes) <= {200, 429}, codes
