@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
+
+import re2
 
 Op = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: Regex values run on RE2, as Alertmanager's do (Go's regexp): linear time whatever the pattern. Python's
+#: re backtracks, and a silence like alertname=~"Gp(\w|\w|\w)*Z" froze the notifier's event loop.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True  # "." matches a newline too, as before
+_RE2_OPTIONS.log_errors = False  # a bad pattern is our one-line error, not a log line on stderr as well
 #: Longest matcher value (a regex over a few hundred node names fits).
 MAX_VALUE_CHARS = 16_384
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -57,7 +64,7 @@ class Matcher:
     name: str
     op: Op
     value: str
-    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _regex: Any = field(default=None, compare=False, repr=False)  # an RE2 pattern
 
     @classmethod
     def create(cls, name: str, op: Op, value: str) -> "Matcher":
@@ -75,9 +82,10 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(f"(?:{value})", re.S)
-            except re.error as e:
-                raise MatcherError(f"matcher {name}{op}{value!r}: bad regular expression: {e}") from None
+                regex = re2.compile(f"(?:{value})", _RE2_OPTIONS)
+            except re2.error as e:
+                reason = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+                raise MatcherError(f"matcher {name}{op}{value!r}: bad regular expression: {reason}") from None
         return cls(name, op, value, regex)
 
     @classmethod

@@ -251,3 +251,13 @@ def test_an_unreadable_stored_silence_is_skipped_not_fatal(tmp_path):
             await again.close()
 
     asyncio.run(scenario())
+
+
+def test_regex_matchers_run_on_re2_as_alertmanager_does():
+    """Python's re backtracks: a silence on alertname=~"Gp(\\w|\\w|\\w)*Z" froze the notifier for every alert.
+    RE2 (Go's syntax, as Alertmanager) runs in linear time, and refuses what it cannot run that way."""
+    [m] = parse_matchers(['alertname=~"Gp(\\\\w|\\\\w|\\\\w)*Z"'])
+    assert not m.matches({"alertname": "Gp" + "a" * 5000})  # Python's re: 3^5000 steps
+    assert parse_matchers(['node=~"node-[0-9]+|gpu-.*"'])[0].matches({"node": "node-12"})
+    with pytest.raises(MatcherError, match="bad regular expression"):
+        parse_matchers(['alertname=~"Gpu(?=Hot)"'])  # a lookahead backtracks; Alertmanager refuses it too
