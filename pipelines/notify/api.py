@@ -72,7 +72,7 @@ def _parse_silence(body: Any) -> dict:
 
 
 def build_app(service: NotifyService, token: str | None = None, ready: dict | None = None) -> web.Application:
-    app = web.Application(middlewares=[_auth_middleware(token)], client_max_size=1 << 20)
+    app = web.Application(middlewares=[_json_errors, _auth_middleware(token)], client_max_size=1 << 20)
     app[SERVICE] = service
     ready = ready if ready is not None else {"ready": True}
 
@@ -137,6 +137,17 @@ def build_app(service: NotifyService, token: str | None = None, ready: dict | No
         web.delete("/api/v1/acks/{fingerprint}", unack),
     ])
     return app
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """aiohttp's own refusals (unknown path, wrong method, body too large) as JSON, like every other error."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return _error(e.status, e.reason if e.status != 413 else "the request body is larger than 1 MiB")
 
 
 def _auth_middleware(token: str | None):

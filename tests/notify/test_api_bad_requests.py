@@ -61,3 +61,13 @@ def test_an_authorization_header_that_is_not_text_is_401(tmp_path):
         ("POST", "/api/v1/silences", {"data": "{}", "headers": {"Authorization": "Bearer \udcff\udcfe"}}),
     ])
     assert answers[0][0] == 401
+
+
+def test_the_servers_own_refusals_are_json(tmp_path):
+    answers, _ = _run(tmp_path, lambda ev: [
+        ("GET", "/api/v1/nothing-here", {}),
+        ("PUT", "/api/v1/silences", {"headers": AUTH}),
+        ("POST", "/api/v1/silences", {"data": "x" * (2 << 20), "headers": AUTH}),
+    ])
+    assert [s for s, _ in answers] == [404, 405, 413]
+    assert all(isinstance(a["error"], str) for _, a in answers)
