@@ -199,8 +199,9 @@ def demo_home_refusal(home: Path) -> str | None:
 def run_demo(args: argparse.Namespace) -> int:
     console = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
     home = Path(args.home).absolute()
-    if demo_home_refusal(home):  # the command checks first; this guards other callers
-        raise ValueError(demo_home_refusal(home))
+    refusal = demo_home_refusal(home)  # the command checks first; this guards other callers
+    if refusal:
+        raise ValueError(refusal)
     stop_stack(home)  # a kept demo from last time
     shutil.rmtree(home, ignore_errors=True)  # a fresh run each time: demo data only
     home.mkdir(parents=True)

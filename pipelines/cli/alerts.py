@@ -12,35 +12,18 @@ import argparse
 import sys
 import time
 
-
-def _refresh_s(text: str) -> float:
-    try:
-        s = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= s <= 3600:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"{text} is not from 0.1 to 3600 seconds")
-    return s
-
-
-def _limit(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= 100_000:  # a negative one reached ClickHouse and cut the answer short
-        raise argparse.ArgumentTypeError(f"{n} is not from 1 to 100000")
-    return n
+from pipelines.cli.arg_types import in_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("alerts", help="show open incidents (--all: recent history) with owner and evidence",
                        description="Open incidents from the alert history, with who acknowledged them.")
     p.add_argument("--all", action="store_true", help="recent history too, resolved incidents included")
-    p.add_argument("--watch", nargs="?", const=2.0, type=_refresh_s, metavar="SECONDS",
+    p.add_argument("--watch", nargs="?", const=2.0, type=in_range(float, 0.1, 3600), metavar="SECONDS",
                    help="refresh every SECONDS (default 2) until Ctrl-C")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--limit", type=_limit, default=50, help="at most this many incidents (default 50)")
+    p.add_argument("--limit", type=in_range(int, 1, 100_000), default=50,  # a negative one cut the answer short
+                   help="at most this many incidents (default 50)")
     p.add_argument("--url", default=None, help="notify worker API for owners (default: discovered)")
     p.set_defaults(func=run)
 

@@ -42,6 +42,7 @@ import os
 import sys
 
 from pipelines.cli import UsageError
+from pipelines.cli.arg_types import in_range
 
 #: --detector NAME -> the config sections that run it.
 DETECTOR_SECTIONS = {
@@ -49,26 +50,6 @@ DETECTOR_SECTIONS = {
     "peer_group": ("hotspot", "job_peers"), "job_health": ("job_health",), "exhaustion": ("exhaustion",),
     "absence": ("gpu_absence", "node_absence"),
 }
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n} is not a positive number of rows")
-    return n
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        u = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < u <= 1.0:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"{text} is not a score in (0, 1]")
-    return u
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,9 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", default="series", help="node name of a timestamp,value series (default: series)")
     p.add_argument("--rules", metavar="YAML", help="threshold rules file (default: the shipped rules)")
     p.add_argument("--no-rules", action="store_true", help="run the detectors only")
-    p.add_argument("--refractory", type=_positive_int, default=150, metavar="ROWS",
+    p.add_argument("--refractory", type=in_range(int, 1), default=150, metavar="ROWS",
                    help="at most one verdict per series in this many rows (default: 150)")
-    p.add_argument("--verdict-score", type=_unit_interval, metavar="U",
+    p.add_argument("--verdict-score", type=in_range(float, 0, 1, low_open=True), metavar="U",
                    help="a verdict also where the score in [0, 1] reaches U (default: only where the detector "
                         "flags the row, which is score 0.5); below 0.5 trades false alerts for earlier, more hits")
     p.set_defaults(func=run)
