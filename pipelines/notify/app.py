@@ -29,14 +29,14 @@ def run_worker(settings: NotifySettings, config: NotifyConfig) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from pipelines.listen_ports import PortError, check_port_free
-    from pipelines.notify.state_db import StateLockedError
+    from pipelines.notify.state_db import StateError
     from kafka_security import KafkaSecurityError, aiokafka_kwargs
     from pipelines.topics_admin import KafkaUnreachable
     try:
         check_port_free(*settings.listen_host_port(), "GPUWATCH_NOTIFY_LISTEN (or --listen)")
         aiokafka_kwargs(settings.kafka_client_config())  # unusable security settings: one line, now
         return asyncio.run(serve(settings, config))
-    except (StateLockedError, KafkaUnreachable, KafkaSecurityError, PortError) as e:
+    except (StateError, KafkaUnreachable, KafkaSecurityError, PortError) as e:
         print(f"gpuwatch notify: error: {e}", file=sys.stderr)
         return 1
 

@@ -32,7 +32,11 @@ CREATE TABLE IF NOT EXISTS acks (
 """
 
 
-class StateLockedError(RuntimeError):
+class StateError(RuntimeError):
+    """The state directory cannot be used; the text says why and what to do."""
+
+
+class StateLockedError(StateError):
     """Another notify worker already owns this state directory."""
 
 
@@ -48,10 +52,16 @@ class StateDB:
             raise StateLockedError(f"another gpuwatch notify worker is using {self.directory}; "
                                    "run one worker per state directory") from None
         self.path = self.directory / "state.sqlite3"
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(_SCHEMA)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:  # a damaged file: silences and acks live there, so say, don't replace
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            raise StateError(f"the notifier's state {self.path} cannot be read ({e}); move it aside to start "
+                             "with none (its silences, acks and notification log are then gone)") from None
 
     def transaction(self) -> "_Tx":
         return _Tx(self.conn)

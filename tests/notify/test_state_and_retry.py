@@ -125,3 +125,16 @@ def test_doctests_of_every_notify_module():
         result = doctest.testmod(importlib.import_module(info.name))
         failed, attempted = failed + result.failed, attempted + result.attempted
     assert failed == 0 and attempted >= 40
+
+
+def test_a_damaged_state_file_is_one_clear_error_and_left_for_the_operator(tmp_path):
+    """A state.sqlite3 that is not a database crashed the worker with sqlite3's traceback."""
+    from pipelines.notify.state_db import StateDB, StateError
+
+    damaged = tmp_path / "state.sqlite3"
+    damaged.write_bytes(b"\x00garbage" * 512)
+    with pytest.raises(StateError, match="cannot be read .*move it aside"):
+        StateDB(tmp_path)
+    assert damaged.read_bytes() == b"\x00garbage" * 512  # not replaced: the silences and acks may be in it
+    damaged.rename(tmp_path / "state.sqlite3.bad")
+    StateDB(tmp_path).close()  # the lock was let go: the worker starts once the file is moved aside
