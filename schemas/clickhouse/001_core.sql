@@ -14,7 +14,11 @@ CREATE TABLE IF NOT EXISTS {db}.metrics_raw
     metric        LowCardinality(String),
     value         Float64 CODEC(Gorilla, ZSTD),
     unit          LowCardinality(String),
-    labels        Map(LowCardinality(String), String),
+    -- Plain String keys: with LowCardinality keys nested in the Map, every merge re-maps each
+    -- part's key dictionary. Merging 2M rows of the ingest bench took 2.1 CPU-s that way and 0.9
+    -- with String keys, for 100 KiB more compressed labels (issue 10). A table made before keeps
+    -- its type: inserts and queries are the same for both.
+    labels        Map(String, String),
     src_partition UInt16,
     src_offset    UInt64
 )
@@ -97,7 +101,8 @@ CREATE TABLE IF NOT EXISTS {db}.logs
     level         LowCardinality(String),
     message       String,
     template_id   UInt64,
-    labels        Map(LowCardinality(String), String),
+    -- String keys, as metrics_raw's: cheaper merges
+    labels        Map(String, String),
     src_partition UInt16,
     src_offset    UInt64
 )
