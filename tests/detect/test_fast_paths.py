@@ -1,0 +1,93 @@
+"""The hot path's shortcuts give exactly what the general code gives (issue 10).
+
+Each shortcut is checked against the code it stands in for on input built to
+leave the usual case: series warming up, flagged runs and re-baselines,
+non-finite values, seasonal profiles, one-sided directions, a GPU whose samples
+come in two runs, node-level job samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.detect.engine import _group_samples
+from pipelines.detect.robust_zscore import RobustZScore
+
+STATE = ("_level", "_scale", "_count", "_flagged_run", "_tail", "_season", "_season_seen")
+
+
+def _series(rng: np.random.Generator, ticks: int, n: int) -> np.ndarray:
+    """Noisy levels with a lasting shift, spikes and the odd NaN: quiet ticks and every kind of loud one."""
+    x = 50 + rng.normal(0, 1, (ticks, n))
+    x[ticks // 2:, : n // 3] += 15                       # a regime change: flagged runs, then a re-baseline
+    spikes = rng.random((ticks, n)) < 0.01
+    x[spikes] += 40
+    x[rng.random((ticks, n)) < 0.002] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"season_s": 3600.0, "season_bins": 12, "direction": "up"},
+    {"tail_decay": 0.99, "flagged_scale": 0.5, "direction": "down", "adapt_after": 25},
+    {"warmup": 0, "rel_scale": 0.01},
+])
+def test_quiet_learning_is_the_general_learning(params):
+    rng = np.random.default_rng(7)
+    ticks, n = 600, 40
+    x = _series(rng, ticks, n)
+    params = {"warmup": 30, **params}
+    fast, general = RobustZScore(**params), RobustZScore(**params)
+    general._learn_quiet = None  # never taken: the general path learns every tick
+    general._learn = lambda idx, values, resid, absr, scale, count, z, p, finite, bin_: general._learn_general(
+        idx, values, resid, absr, scale, count, p, finite, bin_, absr >= p[:, 6] * scale, count < p[:, 5])
+    quiet_ticks = []
+    real = fast._learn_quiet
+    fast._learn_quiet = lambda *a: (quiet_ticks.append(1), real(*a))
+    keys = [(g, f"m{g}") for g in range(n)]
+    for t in range(ticks):
+        ts = 1.7e9 + 60.0 * t
+        zf = fast.step(fast.slots(keys), x[t], ts)
+        zg = general.step(general.slots(keys), x[t], ts)
+        np.testing.assert_array_equal(zf, zg)
+    for name in STATE:
+        if hasattr(general, name):
+            np.testing.assert_array_equal(getattr(fast, name)[:n], getattr(general, name)[:n], err_msg=name)
+    assert len(quiet_ticks) > ticks // 10  # the shortcut was taken, and often
+
+
+def _grouped_one_by_one(gpu, metric, value, labels):
+    """The per-sample loop that ``_group_samples`` replaced: the meaning it must keep."""
+    gpus, gpu_job, jobs, labelled = {}, {}, {}, set()
+    for g, m, v, lab in zip(gpu, metric, value, labels):
+        if g < 0 and m.startswith("job_"):
+            jobs.setdefault(lab.get("job", "") if lab else "", {})[m] = v
+            continue
+        gpus.setdefault(g, {})[m] = v
+        if lab and g >= 0:
+            labelled.add(g)
+            if lab.get("job"):
+                gpu_job[g] = lab["job"]
+    return gpus, gpu_job, jobs, labelled
+
+
+def test_grouping_runs_of_samples_keeps_the_per_sample_meaning():
+    rows = [
+        (-1, "host_cpu_pct", 3.0, {}),
+        (0, "gpu_util", 90.0, {"job": "a"}), (0, "gpu_temp_c", 60.0, {"job": "a"}),
+        (1, "gpu_util", 10.0, {}), (1, "gpu_temp_c", 40.0, {"pod": "x"}),
+        (0, "gpu_util", 91.0, {"job": "b"}), (0, "mem_used", 1.0, {}),   # GPU 0 again: later values, job b
+        (2, "gpu_util", 50.0, {"job": "c"}), (2, "gpu_temp_c", 55.0, {"job": "d"}),  # the run's last job counts,
+        (2, "gpu_util", 56.0, {"job": ""}),                                       # and an empty job is no job
+        (-1, "job_loss", 2.5, {"job": "a"}), (-1, "job_loss", 2.6, None), (-1, "job_step", 7.0, {"job": "a"}),
+        (-1, "host_mem_pct", 30.0, {"job": "a"}),
+    ]
+    gpu, metric, value, labels = (list(c) for c in zip(*rows))
+    want = _grouped_one_by_one(gpu, metric, value, labels)
+    for g in (gpu, np.array(gpu, dtype=np.int16)):
+        got = _group_samples(g, metric, value, labels)
+        assert got == want
+        assert [list(d) for d in got[0].values()] == [list(d) for d in want[0].values()]  # same order
+        assert list(got[0]) == list(want[0])
+    assert _group_samples([], [], [], []) == ({}, {}, {}, set())
