@@ -14,7 +14,7 @@ MODULES = [
     "pipelines.query_policy", "pipelines.query_sandbox", "pipelines.web", "pipelines.listen_ports", "kafka_security",
     "agents.simulator_config", "pipelines.cli.backtest",
     "schemas.ddl_cluster", "pipelines.transforms.metric_columns", "pipelines.transforms.aggregate_columns",
-    "pipelines.notify.notification",
+    "pipelines.notify.notification", "pipelines.worker_memory", "pipelines.worker_gc",
 ]
 
 

@@ -148,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     quiet_worker_logs(worker, level)  # library chatter to DEBUG, no spinner codes in log files
     from pipelines.worker_gc import tune_gc_for_streaming
     tune_gc_for_streaming()  # the collector need not rescan start-up objects and buffered rows
+    from pipelines.worker_memory import use_system_allocator_for_arrow
+    use_system_allocator_for_arrow()  # a flush's Arrow table goes back to the OS once inserted
     sys.setswitchinterval(settings.gil_switch_interval_s)  # fetches and inserts get the GIL back promptly
     worker.execute_from_commandline()
     return 0
