@@ -110,7 +110,19 @@ class PeerGroup(Detector):
         self._last_median = med
 
     def _residuals(self, x: Features) -> tuple[dict[str, float], float, float] | None:
-        """Residual per member, group median and scale; None when the group cannot be judged."""
+        """Residual per member, group median and scale; None when the group cannot be judged.
+
+        A tick asks twice, to score and then to learn, with the same readings and no learning in between:
+        the second answer is the first one's (two medians and a MAD per group per tick, issue 10).
+        """
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] == x:
+            return memo[1]
+        judged = self._judge(x)
+        self._memo = (dict(x), judged)
+        return judged
+
+    def _judge(self, x: Features) -> tuple[dict[str, float], float, float] | None:
         vals = {k: float(v) for k, v in x.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         if len(vals) < self.min_members:
             return None
@@ -146,6 +158,7 @@ class PeerGroup(Detector):
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         judged = self._residuals(x)
+        self._memo = None  # what is learned now changes the next answer
         self._track(x)
         if judged is None:
             return
@@ -182,6 +195,10 @@ class PeerGroup(Detector):
     def forget(self, member: str) -> None:
         """Drop a member that left the group (a GPU gone, a node moved to another job)."""
         self._offset.pop(member, None)
+        self._memo = None
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # a tick's answer, not state
 
     @property
     def threshold(self) -> float:

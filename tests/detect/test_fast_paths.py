@@ -91,3 +91,30 @@ def test_grouping_runs_of_samples_keeps_the_per_sample_meaning():
         assert [list(d) for d in got[0].values()] == [list(d) for d in want[0].values()]  # same order
         assert list(got[0]) == list(want[0])
     assert _group_samples([], [], [], []) == ({}, {}, {}, set())
+
+
+def test_a_peer_group_answers_a_tick_twice_from_one_judgement_and_never_from_a_stale_one():
+    from pipelines.detect.peer_group import PeerGroup
+
+    rng = np.random.default_rng(3)
+    memo, plain = PeerGroup(warmup=5, max_median_step=5.0, settle_ticks=3), PeerGroup(warmup=5,
+                                                                                    max_median_step=5.0,
+                                                                                    settle_ticks=3)
+    plain._residuals = plain._judge  # judges every time
+    same = {str(g): 60.0 + g for g in range(8)}
+    for t in range(120):
+        # the same readings tick after tick (only learning changes the answer), then noise, a jump, a hot GPU
+        x = dict(same) if t < 40 else {str(g): 60.0 + g + rng.normal(0, 1) + 10 * (t > 80) for g in range(8)}
+        if t % 17 == 0:
+            x["3"] += 25
+        for d in (memo, plain):
+            d.score_many(x)
+        assert memo.score_many(x) == plain.score_many(x)
+        memo.learn_one(x)
+        plain.learn_one(x)
+        assert memo.score_many(x) == plain.score_many(x)  # learning was not answered from the memo
+        if t == 60:
+            memo.forget("5")
+            plain.forget("5")
+    import pickle
+    assert "_memo" not in pickle.loads(pickle.dumps(memo)).__dict__
