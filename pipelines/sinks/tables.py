@@ -4,10 +4,12 @@ Rows travel through the pipeline as tuples with timestamps as float epoch
 seconds; here they become the integer ticks clickhouse-connect writes fastest
 (milliseconds for DateTime64(3), seconds for DateTime).
 
-A table marked ``columnar`` (``logs``: one row per log line) is buffered as
-columns (:class:`ColumnRows`) and inserted column-oriented: no list per row
-waits in the sink for the garbage collector to rescan, and the timestamps are
-converted a whole column at a time.
+A table marked ``columnar`` (the bulk ones: ``logs``, one row per log line;
+``features_1m`` and ``anomaly_scores``, rows per series) is buffered as columns
+(:class:`ColumnRows`) and inserted column-oriented: no list per row waits in
+the sink for the garbage collector to rescan, the timestamps are converted a
+whole column at a time, and clickhouse-connect need not turn rows into columns
+(1.45 against 1.9 us per score row, buffer and insert, on chDB; issue 10).
 """
 
 from __future__ import annotations
@@ -108,9 +110,9 @@ METRICS_RAW = TableSpec("metrics_raw", ("ts", "node", "gpu", "uuid", "metric", "
                                         "src_partition", "src_offset"),
                         millis=("ts",), source_columns=("src_partition", "src_offset"))
 FEATURES_1M = TableSpec("features_1m", ("window_start", "node", "gpu", "uuid", "metric", "count", "min", "max",
-                                        "mean", "last", "p95"), seconds=("window_start",))
+                                        "mean", "last", "p95"), seconds=("window_start",), columnar=True)
 ANOMALY_SCORES = TableSpec("anomaly_scores", ("ts", "node", "gpu", "detector", "subject", "score", "threshold",
-                                              "anomalous"), millis=("ts",))
+                                              "anomalous"), millis=("ts",), columnar=True)
 ALERTS = TableSpec("alerts", ("event_ts", "fingerprint", "status", "alertname", "severity", "node", "gpu", "source",
                               "starts_at", "ends_at", "labels", "annotations", "evidence", "evidence_query"),
                    millis=("event_ts", "starts_at", "ends_at"))
