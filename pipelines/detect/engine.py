@@ -252,14 +252,14 @@ class NodeDetectors(NodeTierSteps):
             if p is None:
                 p = plan[(g, m)] = self._plan_for(g, m)
             if p:
-                entries.append((j, (g, m), p))
-        if any(p[3] and p[1] >= 0 for _, _, p in entries):
+                entries.append((j, (g, m), p, f"{g}/{m}"))  # the series' name among its family's others
+        if any(p[3] and p[1] >= 0 for _, _, p, _ in entries):
             return [], entries
         banks: dict[int, tuple[int, list, list, list]] = {}
         slow = []
-        for j, key, p in entries:
+        for j, key, p, member in entries:
             if p[3] or p[1] < 0:
-                slow.append((j, key, p))
+                slow.append((j, key, p, member))
                 continue
             b = banks.setdefault(p[1], (p[1], [], [], []))
             b[1].append(j)
@@ -290,7 +290,7 @@ class NodeDetectors(NodeTierSteps):
                 idx[bank] += slots
                 vals[bank] += [vl[j] for j in pos]
                 keys[bank] += ks
-            for j, key, (fam, bank, slot, counter) in lay[1]:
+            for j, key, (fam, bank, slot, counter), member in lay[1]:
                 v = vl[j]
                 if counter:
                     prev = counters.get(key)
@@ -300,7 +300,10 @@ class NodeDetectors(NodeTierSteps):
                     v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
                     rates[key] = v
                 if bank < 0:
-                    others.setdefault(fam, {})[f"{g}/{key[1]}"] = v
+                    x = others.get(fam)
+                    if x is None:
+                        x = others[fam] = {}
+                    x[member] = v
                     continue
                 idx[bank].append(slot)
                 vals[bank].append(v)
