@@ -68,8 +68,8 @@ def _group_samples(gpu, metric: list[str], value: list[float], labels: list[dict
     node-level ``job_*`` metrics) and the GPUs that carry any label.
 
     An agent sends each GPU's samples together, so the batch is cut into runs of one GPU and each run is taken
-    whole (``dict(zip(...))`` at C speed) rather than sample by sample: that loop was a fixed ~130 µs of every
-    node's tick (issue 10). Node-level samples (gpu < 0: jobs, host) still go one by one.
+    whole (``dict(zip(...))`` at C speed) rather than sample by sample: ~37 µs of a node's tick instead of ~55
+    (issue 10). Node-level samples (gpu < 0: jobs, host) still go one by one.
     """
     g_arr = np.asarray(gpu)
     n = len(g_arr)

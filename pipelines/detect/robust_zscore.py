@@ -251,7 +251,8 @@ class RobustZScore(Detector):
             self._tail[idx] = np.maximum(absr, self._tail[idx] * self.tail_decay)
         if bin_ is not None and len(idx):
             cur = self._season[idx, bin_]
-            self._season[idx, bin_] = np.where(self._season_seen[idx, bin_], cur + p[:, 0] * (values - cur), values)
+            seen = self._season_seen[idx, bin_]
+            self._season[idx, bin_] = np.where(seen, cur + p[:, 0] * (values - cur), values)
             self._season_seen[idx, bin_] = True
 
     def baseline(self, idx: np.ndarray) -> np.ndarray:
