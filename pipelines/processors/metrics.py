@@ -28,6 +28,8 @@ log = logging.getLogger("gpuwatch.processor.metrics")
 JOB_SUMMARY_SEND_S = 0.25
 #: At most this many summaries per message (a backlog gathers many in 0.25 s), and per job while sends fail.
 JOB_SUMMARIES_PER_MESSAGE, JOB_SUMMARIES_HELD_MAX = 500, 20_000
+_DECODE_CPU, _WINDOWS_CPU, _RULES_CPU, _DETECTORS_CPU = (
+    telemetry.STAGE_CPU.labels(stage) for stage in ("decode", "windows", "rules", "detectors"))
 
 
 class MetricsProcessor:
@@ -79,8 +81,12 @@ class MetricsProcessor:
     async def handle(self, topic: str, partition: int, offset: int, key: Any, value: Any) -> None:
         ctx = self.ctx
         telemetry.RECEIVED.labels(topic).inc()
+        cpu = time.thread_time
+        t0 = cpu()
         cols, rejected = decode_metric_messages([(value, partition, offset)],
                                                 max_bytes=ctx.settings.max_message_bytes)
+        t1 = cpu()
+        _DECODE_CPU.inc(t1 - t0)
         if rejected:
             await ctx.dead_letter(topic, partition, offset, key, value, rejected[0].reason)
             return
@@ -95,11 +101,16 @@ class MetricsProcessor:
         else:
             sink.stats.skipped_replayed += 1
             telemetry.REPLAYED.labels(topic).inc()
+        t0 = cpu()
         closed = ctx.windows.add(cols)
         if closed:
             sink.add(FEATURES_1M.name, [r.as_tuple() for r in closed])
+        t1 = cpu()
         conditions = ctx.rules.evaluate_columns(node, cols.ts, cols.gpu, cols.uuid, cols.metric, cols.value,
                                                 cols.labels)
+        t2 = cpu()
+        _WINDOWS_CPU.inc(t1 - t0)
+        _RULES_CPU.inc(t2 - t1)
         fresh = True
         if self.make_detectors is not None:
             try:
@@ -107,8 +118,10 @@ class MetricsProcessor:
                 if nd is None:
                     nd = self.detectors[node] = self.make_detectors(node)
                 # each sample's own labels: batch-level ones, merged into the stored rows, are not its own
+                t0 = cpu()
                 obs = nd.observe_columns(node, ts, cols.gpu.tolist(), cols.metric, cols.value.tolist(),
                                          cols.own_labels.get(0, cols.labels))
+                _DETECTORS_CPU.inc(cpu() - t0)
                 sink.add(ANOMALY_SCORES.name, obs.scores)
                 conditions.extend(obs.conditions)
                 fresh = obs.fresh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from tests.stack import wait_for
@@ -24,6 +25,14 @@ def test_every_published_sample_is_stored_exactly_once(stack):
     # the features cover every sample once, in 1-minute windows
     wait_for(lambda: stack.scalar("SELECT sum(count) FROM gpuwatch.features_1m FINAL") == n, 60,
              what="features for every sample")
+    # and /metrics says what the worker's CPU went to, stage by stage
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{stack.web_port}/metrics", timeout=10).text
+    stages = {s.labels["stage"]: s.value for fam in text_string_to_metric_families(text)
+              if fam.name == "gpuwatch_stage_cpu_seconds" for s in fam.samples if s.name.endswith("_total")}
+    assert set(stages) == {"decode", "windows", "rules", "detectors", "arrow", "insert"}, stages
+    assert all(v > 0 for v in stages.values()), stages
 
 
 def test_injected_fault_gives_one_incident_firing_then_resolved_at_the_receiver(stack, receiver):
