@@ -165,12 +165,15 @@ class Worker:
         return {(int(p), int(o)): int(n) for p, o, n in r.json()["rows"]}
 
     def gc_pauses(self) -> dict:
-        """The worker's garbage-collection pauses, from its ``gpuwatch_gc_pause_seconds`` histogram."""
+        """The worker's garbage-collection pauses, from its ``gpuwatch_gc_pause_seconds`` histogram, and
+        its CPU by stage (``gpuwatch_stage_cpu_seconds``: decode, windows, rules, detectors, arrow, insert)."""
         from prometheus_client.parser import text_string_to_metric_families
 
         r = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30)
-        total, buckets = 0.0, {}
+        total, buckets, stages = 0.0, {}, {}
         for fam in text_string_to_metric_families(r.text):
+            if fam.name == "gpuwatch_stage_cpu_seconds":
+                stages = {s.labels["stage"]: s.value for s in fam.samples if s.name.endswith("_total")}
             if fam.name == "gpuwatch_gc_pause_seconds":
                 for s in fam.samples:
                     if s.name.endswith("_sum"):
@@ -181,7 +184,7 @@ class Worker:
         bounds = sorted(buckets.items())
         # the longest pause is at most the first bound that holds every collection
         longest = next((le for le, n in bounds if n >= bounds[-1][1]), math.inf) if bounds else 0.0
-        return {"gc_s": total, "gc_longest_le_s": longest}
+        return {"gc_s": total, "gc_longest_le_s": longest, "stages": stages}
 
     def cpu_s(self) -> float:
         t = self.proc.cpu_times()
@@ -292,6 +295,9 @@ def run_workers(bootstrap: str, prefix: str, home: Path, expected: int, n: int, 
         print("  CPU by thread (worker 1, from its start): " + ", ".join(f"{k} {v:.1f} s" for k, v in top), flush=True)
         print(f"  garbage collection: {sum(g['gc_s'] for g in gc_pauses):.1f} s of pauses, the longest <= "
               f"{max(g['gc_longest_le_s'] for g in gc_pauses):g} s", flush=True)
+        stages = sorted(gc_pauses[0]["stages"].items(), key=lambda kv: -kv[1])
+        print("  CPU by stage (worker 1, on the thread that ran it): "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in stages), flush=True)
         return {"samples": distinct, "per_worker": counts, "cpu_s": sum(cpu),
                 "peak_rss_mib": max(w.peak_rss_mib() for w in workers),
                 "peak_anon_mib": max(w.peak_anon for w in workers) / 2**20, "wall_s": wall}
