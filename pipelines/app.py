@@ -23,14 +23,14 @@ from typing import Any
 
 import faust
 
-from pipelines import health, web
+from pipelines import health, telemetry, web
 from pipelines.checkpoints import AbsenceCheckpoints, Checkpoints, freeze, thaw
 from pipelines.commit import AckLedger, replay_uncommitted_from_start
-from pipelines.context import PipelineContext
+from pipelines.context import PipelineContext, flush_wanted
 from pipelines.decide import IncidentBook
 from pipelines.eager_dispatch import dispatch_eagerly
 from pipelines.kafka_auth import faust_credentials
-from pipelines.kafka_fetch import set_fetch_timing
+from pipelines.kafka_fetch import FetchSize, set_fetch_timing
 from pipelines.kafka_reachability import Reachability, connected_brokers
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
@@ -99,6 +99,7 @@ def create_app(settings: PipelineSettings) -> faust.App:
         return await dlq_t.send(key=key, value=value)
 
     sink = ClickHouseSink(store, max_rows=settings.flush_max_rows, max_age_s=settings.flush_interval_s,
+                          backlog_max_age_s=settings.flush_backlog_interval_s,
                           max_buffered_rows=settings.max_buffered_rows, retry_max_s=settings.insert_retry_max_s)
     sink.register(TableSpec(TEMPLATE_TABLE, TEMPLATE_COLUMNS, millis=("first_seen", "last_seen")))
     sink.register(TableSpec(LINEAGE_TABLE, LINEAGE_COLUMNS, millis=("changed_at",)))
@@ -154,12 +155,16 @@ def create_app(settings: PipelineSettings) -> faust.App:
                            flush_when_due=source not in (events_t, heartbeats_t),
                            backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
-    set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms)
+    fetch_size = FetchSize(settings.kafka_max_partition_fetch_bytes, settings.kafka_backlog_partition_fetch_bytes)
+    set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms, fetch_size)
     dispatch_eagerly(app.consumer)
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
-        if ctx.sink.due() or ctx.ledger.pending():
+        catching_up = ctx.catching_up()
+        fetch_size.set_catching_up(catching_up)
+        telemetry.CATCHING_UP.set(int(catching_up))
+        if flush_wanted(ctx.sink, ctx.ledger):
             await ctx.flush()
         await metrics_p.send_job_summaries()  # what a quiet worker still holds (never raises)
 

@@ -34,6 +34,16 @@ log = logging.getLogger("gpuwatch.pipeline")
 Send = Callable[[bytes, bytes], Awaitable[Any]]
 
 
+def flush_wanted(sink: ClickHouseSink, ledger: AckLedger) -> bool:
+    """Whether the flush timer should flush now: the sink's rows are due, or acks wait and no row does.
+
+    Acks wait behind the rows they vouch for anyway, so waiting acks alone must not force an insert of
+    rows that are not due: that was an insert per table on every timer tick (two a second) whatever the
+    flush interval, each one a part for chDB to merge (issue 10).
+    """
+    return sink.due() or (ledger.pending() > 0 and sink.buffered_rows() == 0)
+
+
 @dataclass
 class PipelineContext:
     settings: PipelineSettings
@@ -58,6 +68,9 @@ class PipelineContext:
     read_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: Judges the worker's health now (pipelines.health.report, bound by app.py)
     health: Callable[[], Any] | None = None
+    #: event time (epoch s) of the newest metric batch handled: how far it trails the clock says
+    #: whether the worker is live or catching up on a backlog (:meth:`catching_up`)
+    newest_event_ts: float | None = None
     _late_counted: int = 0
     #: incidents whose log evidence was looked up (insertion-ordered, bounded)
     _explained: dict[str, None] = field(default_factory=dict)
@@ -176,7 +189,8 @@ class PipelineContext:
 
         ``booked``: the incident lives in its node's book (not a job's), which builds the update."""
         node, labels = ev.labels.get("node", ""), ev.labels
-        await asyncio.sleep(self.settings.flush_interval_s * 1.5)
+        max_age = getattr(self.sink, "max_age_now", None)  # longer while catching up on a backlog
+        await asyncio.sleep((max_age() if max_age else self.settings.flush_interval_s) * 1.5)
         store = getattr(self.sink, "store", None)
         gpu, metrics = labels.get("gpu", ""), readings.gpu_metrics(ev)
 
@@ -210,6 +224,13 @@ class PipelineContext:
                                            "annotations": {**ev.annotations, **annotations},
                                            "event_ts": ev.event_ts + 0.001})
         await self._send(readings.with_peers(self._with_gpu_model(update), self.latest_rows.get(node, [])))
+
+    def catching_up(self) -> bool:
+        """True while the newest metric batch handled is older than ``flush_backlog_interval_s``: the worker
+        works through a backlog (after a restart, an outage, a partition move), so nobody waits on its newest
+        row at the second scale and fetches can be sized for throughput (:class:`pipelines.kafka_fetch.FetchSize`)."""
+        newest = self.newest_event_ts
+        return newest is not None and time.time() - newest > self.settings.flush_backlog_interval_s
 
     # -- flushing ------------------------------------------------------------------------------
     async def flush(self) -> FlushResult:

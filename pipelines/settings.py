@@ -154,6 +154,9 @@ class PipelineSettings(CommonSettings):
     #: Close a silent node's open windows after this much wall time.
     window_idle_close_s: float = Field(default=10.0, gt=0)
     flush_interval_s: float = Field(default=1.0, gt=0)
+    #: How long rows may wait for an insert while the worker catches up on a backlog (the newest row
+    #: buffered is older than this): fewer, larger inserts, so fewer parts for ClickHouse to merge.
+    flush_backlog_interval_s: float = Field(default=5.0, gt=0)
     flush_max_rows: int = Field(default=200_000, ge=1)
     #: Rows that may wait for a slow or failing store; past this, consumption pauses and /healthz says so.
     max_buffered_rows: int = Field(default=2_000_000, ge=1)
@@ -175,6 +178,10 @@ class PipelineSettings(CommonSettings):
     #: 1 MiB, lower in each of 4 paired runs, ingest higher (bench/alert_latency.py, issue 11). A record
     #: batch larger than this is still read whole.
     kafka_max_partition_fetch_bytes: int = Field(default=65_536, ge=1024)
+    #: Bytes per partition per fetch while the worker catches up on a backlog (the newest metric batch it
+    #: handled is older than flush_backlog_interval_s): no quiet partition's sample waits behind the chunks
+    #: then, and every fetch round costs the same Python work whatever it brings (pipelines/kafka_fetch.py).
+    kafka_backlog_partition_fetch_bytes: int = Field(default=1_048_576, ge=1024)
     #: Longest the broker holds a fetch when no partition in it has data (Faust fixes aiokafka's at 1.5 s).
     #: 50 ms was worse in 2 runs (breach p99 0.68-0.93 s, ingest down to 5.7-12.8k samples/s).
     kafka_fetch_max_wait_ms: int = Field(default=1500, ge=0, le=60_000)

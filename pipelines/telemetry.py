@@ -45,6 +45,9 @@ BUFFER_LIMIT = Gauge("gpuwatch_sink_buffer_limit_rows", "Rows that may wait befo
 INSERTS_FAILING = Gauge("gpuwatch_sink_consecutive_failures",
                         "Insert attempts failed in a row (0: the store takes writes)", registry=REGISTRY)
 UNACKED = Gauge("gpuwatch_unacked_messages", "Messages consumed whose rows are not all stored yet", registry=REGISTRY)
+CATCHING_UP = Gauge("gpuwatch_catching_up", "1 while the newest metric batch handled trails the clock by more than "
+                    "flush_backlog_interval_s: inserts and fetches are sized for throughput, not latency",
+                    registry=REGISTRY)
 CONSUMER_LAG = Gauge("gpuwatch_consumer_lag_messages", "Messages on the broker not read yet, over all partitions",
                      registry=REGISTRY)
 KAFKA_UNREACHABLE = Gauge("gpuwatch_kafka_unreachable_seconds",

@@ -93,10 +93,12 @@ class MetricsProcessor:
         sink = ctx.sink
         node, ts = cols.batch_node[0], float(cols.batch_ts[0])
         ctx.node_partition[node] = partition
+        if ctx.newest_event_ts is None or ts > ctx.newest_event_ts:
+            ctx.newest_event_ts = ts
         self.last_node = node
         ctx.latest_rows[node] = BatchRows(cols)  # what a page shows: the peers' readings, values at resolution
         if offset > sink.stored_upto(METRICS_RAW.name, partition):
-            sink.add_columns(METRICS_RAW.name, cols, partition=partition, offset=offset)
+            sink.add_columns(METRICS_RAW.name, cols, partition=partition, offset=offset, event_ts=ts)
             telemetry.SAMPLES.inc(len(cols))
         else:
             sink.stats.skipped_replayed += 1

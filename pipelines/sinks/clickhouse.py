@@ -1,8 +1,13 @@
 """Batched, idempotent ClickHouse writes that never lose a batch.
 
 Rows are buffered per table and written in one insert per table per flush
-(every ``max_age_s`` or ``max_rows``). Delivery is at-least-once from Kafka and
-exactly-once into the tables that record their Kafka source:
+(every ``max_age_s`` or ``max_rows``). While a worker catches up on a backlog
+(the newest row buffered is already older than ``backlog_max_age_s``), rows
+wait up to ``backlog_max_age_s`` instead: each insert is a part that chDB
+merges again and again, and on a backlog those merges cost 14 of a worker's 89
+CPU-seconds at a 1 s cadence (issue 10), while nobody waits on rows minutes old.
+Delivery is at-least-once from Kafka and exactly-once into the tables that
+record their Kafka source:
 
 * a flush *seals* the buffers into batches and writes them in order. Each
   batch carries an ``insert_deduplication_token`` built from the table and the
@@ -145,14 +150,16 @@ class SinkStats:
 
 class ClickHouseSink:
     def __init__(self, store: Store, *, max_rows: int = 200_000, max_age_s: float = 1.0,
-                 max_buffered_rows: int = 2_000_000, retry_max_s: float = 2.0,
-                 on_rejected: OnRejected | None = None) -> None:
+                 backlog_max_age_s: float | None = None, max_buffered_rows: int = 2_000_000,
+                 retry_max_s: float = 2.0, on_rejected: OnRejected | None = None) -> None:
         self.store = store
         #: Called (sync or async) with (table, row, reason) for a row the store refuses for its
         #: content; the pipeline sends it to the dead-letter topic. It is not retried.
         self.on_rejected = on_rejected
         self.max_rows = max_rows
         self.max_age_s = max_age_s
+        #: how long rows may wait while the newest of them is older than this (a backlog); at least max_age_s
+        self.backlog_max_age_s = max(max_age_s, backlog_max_age_s if backlog_max_age_s is not None else max_age_s)
         self.max_buffered_rows = max_buffered_rows
         self.retry_max_s = retry_max_s
         self.specs: dict[str, TableSpec] = dict(CORE_TABLES)
@@ -161,6 +168,8 @@ class ClickHouseSink:
         #: sealed batches not yet stored, oldest first
         self._queue: deque[_Batch] = deque()
         self._oldest: float | None = None
+        #: newest event time (epoch s) of the rows buffered, among those added with one
+        self._newest_event: float | None = None
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._stored_upto: dict[tuple[str, int], int] = {}
@@ -200,7 +209,9 @@ class ClickHouseSink:
         self._converters[spec.name] = spec.converter()
 
     def add(self, table: str, rows: Sequence[tuple], *, partition: int | None = None,
-            offset: int | None = None) -> None:
+            offset: int | None = None, event_ts: float | None = None) -> None:
+        """Buffer row tuples of ``table``; ``event_ts``, the newest event time among them, lets a
+        backlog's rows wait for a larger insert (see the module docstring)."""
         if not rows:
             return
         buf = self._buffers.get(table)
@@ -211,10 +222,10 @@ class ClickHouseSink:
         buf.rows.extend(map(conv, rows) if conv else rows)
         if partition is not None and offset is not None:
             self._note_source(buf, table, partition, offset)
-        if self._oldest is None:
-            self._oldest = time.monotonic()
+        self._note_age(event_ts)
 
-    def add_columns(self, table: str, part: Any, *, partition: int, offset: int) -> None:
+    def add_columns(self, table: str, part: Any, *, partition: int, offset: int,
+                    event_ts: float | None = None) -> None:
         """Buffer a column batch of ``table`` from Kafka ``(partition, offset)``: no row is built.
 
         ``part`` has a length and, as a class, ``concat(parts)`` giving one batch whose
@@ -230,8 +241,13 @@ class ClickHouseSink:
         buf.parts.append(part)
         buf.part_rows += len(part)
         self._note_source(buf, table, partition, offset)
+        self._note_age(event_ts)
+
+    def _note_age(self, event_ts: float | None) -> None:
         if self._oldest is None:
             self._oldest = time.monotonic()
+        if event_ts is not None and (self._newest_event is None or event_ts > self._newest_event):
+            self._newest_event = event_ts
 
     def _note_source(self, buf: _Buffer, table: str, partition: int, offset: int) -> None:
         rng = buf.ranges.get(partition)
@@ -257,12 +273,20 @@ class ClickHouseSink:
         """Seconds until a waiting batch may be retried (0 when nothing waits)."""
         return max(0.0, self._retry_at - time.monotonic()) if self._queue else 0.0
 
+    def max_age_now(self) -> float:
+        """How long the rows buffered now may wait: ``backlog_max_age_s`` when the newest of them is already
+        older than that (holding it as long again at most doubles its age), else ``max_age_s``."""
+        newest = self._newest_event
+        if newest is not None and time.time() - newest > self.backlog_max_age_s:
+            return self.backlog_max_age_s
+        return self.max_age_s
+
     def due(self) -> bool:
         if self._queue:
             return time.monotonic() >= self._retry_at
         if self._oldest is None:
             return False
-        return time.monotonic() - self._oldest >= self.max_age_s or self.buffered_rows() >= self.max_rows
+        return time.monotonic() - self._oldest >= self.max_age_now() or self.buffered_rows() >= self.max_rows
 
     def overloaded(self) -> bool:
         return self.buffered_rows() >= self.max_buffered_rows
@@ -285,7 +309,7 @@ class ClickHouseSink:
                 token = self.dedup_token(table, buf.ranges, buf.part_rows)
                 self._queue.append(_Batch(table, buf.spec, _ColumnParts(buf.parts), token and f"{token}:arrow",
                                           arrow=True, ranges=buf.ranges))
-        self._buffers, self._oldest = {}, None
+        self._buffers, self._oldest, self._newest_event = {}, None, None
 
     async def flush(self) -> FlushResult:
         """Seal what is buffered and write every waiting batch, oldest first.

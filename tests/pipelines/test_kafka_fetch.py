@@ -66,3 +66,48 @@ def test_a_batch_larger_than_the_fetch_size_is_read_whole(bootstrap, topic_prefi
             await consumer.stop()
 
     assert asyncio.run(read_all()) == {p: 20 for p in range(4)}
+
+
+def test_a_worker_catching_up_fetches_large_chunks_and_a_live_one_small(tmp_path, bootstrap, chdb_session_dsn):
+    """64 KiB chunks keep a quiet partition's sample from waiting behind a backlog's (issue 11); while the
+    worker only catches up, each fetch round cost the same Python work for 64 KiB as for 1 MiB (issue 10)."""
+    from pipelines.kafka_fetch import FetchSize
+
+    size = FetchSize(65_536, 1_048_576)
+    settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_bootstrap=bootstrap,
+                                clickhouse_dsn=chdb_session_dsn, clickhouse_database=f"t_{uuid.uuid4().hex[:12]}")
+    app = create_app(settings)
+    from pipelines.kafka_fetch import set_fetch_timing
+    set_fetch_timing(app.consumer, 1500, 10, size)
+
+    async def started_fetcher():
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        await consumer.start()
+        try:
+            fetcher = consumer._fetcher
+            sizes = [fetcher._max_partition_fetch_bytes]
+            size.set_catching_up(True)
+            sizes.append(fetcher._max_partition_fetch_bytes)
+            size.set_catching_up(False)
+            sizes.append(fetcher._max_partition_fetch_bytes)
+            return sizes
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(started_fetcher()) == [65_536, 1_048_576, 65_536]
+
+
+def test_the_worker_is_catching_up_while_its_newest_batch_trails_the_clock():
+    import time
+    from types import SimpleNamespace
+
+    from pipelines.context import PipelineContext
+
+    ctx = PipelineContext.__new__(PipelineContext)  # only the clock logic: no sink, no Kafka
+    ctx.settings = SimpleNamespace(flush_backlog_interval_s=5.0)
+    ctx.newest_event_ts = None
+    assert not ctx.catching_up(), "a worker that has handled nothing is not behind"
+    ctx.newest_event_ts = time.time() - 600
+    assert ctx.catching_up()
+    ctx.newest_event_ts = time.time() - 1
+    assert not ctx.catching_up()

@@ -115,3 +115,40 @@ def test_a_log_row_the_driver_cannot_encode_is_set_aside_and_the_rest_stored(sto
     asyncio.run(sink.flush())
     assert count(store, "logs") == 2
     assert [r[5] for r in rejected] == ["not a number"]
+
+
+def test_rows_of_a_backlog_wait_for_the_longer_insert_interval_and_live_rows_do_not(store, monkeypatch):
+    """Catching up, nobody waits on the newest row at the 1 s scale: each insert is a part, and a part merged
+    again and again (chDB's merges were 14 of a worker's 89 CPU-s on a backlog). Live rows still go in at 1 s."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    sink = ClickHouseSink(store, max_age_s=1.0, backlog_max_age_s=5.0)
+    old = time.time() - 600
+    sink.add("metrics_raw", [raw_row(old, 0)], partition=0, offset=0, event_ts=old)
+    clock[0] += 1.5
+    assert not sink.due(), "a backlog's rows were flushed at the live interval"
+    clock[0] += 4.0
+    assert sink.due()
+    asyncio.run(sink.flush())
+    sink.add("metrics_raw", [raw_row(time.time(), 1)], partition=0, offset=1, event_ts=time.time())
+    clock[0] += 1.5
+    assert sink.due(), "a live row waited for the backlog's interval"
+    assert sink.max_age_now() == 1.0
+
+
+def test_a_flush_is_not_forced_by_waiting_acks_while_rows_are_not_due(store, monkeypatch):
+    """Acks wait for the rows they vouch for; a flush every timer tick only because acks wait was two inserts a
+    second per table, whatever the interval."""
+    from pipelines.context import flush_wanted
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    sink = ClickHouseSink(store, max_age_s=1.0)
+    ledger = AckLedger(lambda event: None)
+    ledger.hold("metrics", 0, 7, object())
+    assert flush_wanted(sink, ledger), "acks with no rows to wait for must go out"
+    sink.add("metrics_raw", [raw_row(NOW, 0)], partition=0, offset=0)
+    clock[0] += 0.5
+    assert not flush_wanted(sink, ledger)
+    clock[0] += 0.6
+    assert flush_wanted(sink, ledger)
