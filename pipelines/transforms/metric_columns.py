@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import time
+from sys import intern
 from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -273,6 +274,8 @@ class _Checks:
 
 _CHECKS = _Checks()
 _NO_LABELS: dict = {}
+#: label items -> the one dict that stands for them (:func:`_shared_labels`)
+_LABELS_MEMO: dict[tuple, dict] = {}
 
 
 def _label_key(labels: dict) -> tuple:
@@ -349,8 +352,33 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
         # the same series twice at one time, unless labels tell them apart (per process, MIG, mount)
         if not any(labels) or len(set(zip(series, map(_label_key, labels)))) != len(series):
             return False
-    out.add(node, float(bts), partition, offset, ts, gpu, value, uuid, metric, unit, labels)
+    out.add(node, float(bts), partition, offset, ts, gpu, value, list(map(intern, uuid)), list(map(intern, metric)),
+            list(map(intern, unit)), _shared_labels(labels))
     return True
+
+
+def _shared_labels(labels: list[dict]) -> list[dict]:
+    """Equal label dicts as one object. Every sample of a GPU carries its job's labels, each decoded into its
+    own dict: ~300 of the ~530 bytes a buffered sample held, and a catching-up worker buffers 100k+ of them
+    between inserts (issue 10). Label dicts of decoded batches are never changed in place, so sharing is safe."""
+    memo = _LABELS_MEMO
+    if len(memo) > 100_000:  # pods come and go: forget them all now and then
+        memo.clear()
+    out = []
+    prev: dict | None = None
+    shared: dict = _NO_LABELS
+    for d in labels:
+        if d is not prev and d != prev:
+            prev = d
+            if d:
+                key = tuple(d.items())
+                shared = memo.get(key)
+                if shared is None:
+                    shared = memo[key] = d
+            else:
+                shared = _NO_LABELS
+        out.append(shared)
+    return out
 
 
 def _add_model(out: _Builder, batch: MetricBatch, partition: int, offset: int) -> None:

@@ -121,3 +121,20 @@ def test_columns_insert_into_clickhouse_as_arrow(store):
                        f"FROM {store.database}.metrics_raw").rows[0]
     assert rows[0] == len(cols) and rows[1] == pytest.approx(float(cols.value.sum()))
     assert (rows[2], rows[3], rows[4]) == (100, 119, 2)
+
+
+def test_buffered_samples_share_equal_labels_and_names_and_keep_their_values():
+    """A catching-up worker buffers 100k+ samples between inserts; a dict and three strings per sample were
+    ~500 of the ~530 bytes each held (issue 10). Equal ones are one object now, with the same contents."""
+    def message(offset: int) -> bytes:
+        return orjson.dumps({"node": "n1", "ts": NOW - 10 + offset, "samples": [
+            {"gpu": g, "uuid": f"GPU-{g}", "metric": metric, "value": 1.0, "unit": "C",
+             "labels": {"job": f"job-{g % 2}", "pod": f"pod-{g % 2}"}}
+            for g in range(4) for metric in ("gpu_temp_c", "power_w")]})
+
+    cols, rejected = decode_metric_messages([(message(i), 0, i) for i in range(3)])
+    assert not rejected and len(cols) == 24
+    assert [d["job"] for d in cols.labels[:8]] == ["job-0"] * 2 + ["job-1"] * 2 + ["job-0"] * 2 + ["job-1"] * 2
+    assert len({id(d) for d in cols.labels}) == 2, "each sample held its own labels dict"
+    assert len({id(m) for m in cols.metric}) == 2 and len({id(u) for u in cols.uuid}) == 4
+    assert cols.to_arrow().column("labels").to_pylist()[2] == [("job", "job-1"), ("pod", "pod-1")]
