@@ -156,6 +156,7 @@ class PipelineSettings(CommonSettings):
     flush_interval_s: float = Field(default=1.0, gt=0)
     #: How long rows may wait for an insert while the worker catches up on a backlog (the newest row
     #: buffered is older than this): fewer, larger inserts, so fewer parts for ClickHouse to merge.
+    #: At least flush_interval_s.
     flush_backlog_interval_s: float = Field(default=5.0, gt=0)
     flush_max_rows: int = Field(default=200_000, ge=1)
     #: Rows that may wait for a slow or failing store; past this, consumption pauses and /healthz says so.
@@ -218,3 +219,10 @@ class PipelineSettings(CommonSettings):
     #: wait this long to get it back while the processors run: a fetch waited several such turns.
     gil_switch_interval_s: float = Field(default=0.0005, gt=0, le=0.1)
     log_level: str = "info"
+
+    @field_validator("flush_backlog_interval_s")
+    @classmethod
+    def _backlog_interval_at_least_live(cls, v: float, info: ValidationInfo) -> float:
+        """Never below flush_interval_s: it is also the lag that means "catching up", and below the live
+        interval a live worker would be taken for one behind (and fetch for throughput, not latency)."""
+        return max(v, info.data.get("flush_interval_s", v))

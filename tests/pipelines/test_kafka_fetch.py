@@ -111,3 +111,11 @@ def test_the_worker_is_catching_up_while_its_newest_batch_trails_the_clock():
     assert ctx.catching_up()
     ctx.newest_event_ts = time.time() - 1
     assert not ctx.catching_up()
+
+
+def test_the_backlog_interval_is_never_below_the_live_one():
+    """It is also the lag that means "catching up": below the live interval, a live worker would be taken
+    for one behind and fetch for throughput. A deployment that raised only flush_interval_s keeps working."""
+    assert PipelineSettings(_env_file=None, flush_interval_s=10).flush_backlog_interval_s == 10
+    assert PipelineSettings(_env_file=None, flush_interval_s=1, flush_backlog_interval_s=0.5).flush_backlog_interval_s == 1
+    assert PipelineSettings(_env_file=None).flush_backlog_interval_s == 5
