@@ -30,7 +30,7 @@ from pipelines.context import PipelineContext, flush_wanted
 from pipelines.decide import IncidentBook
 from pipelines.eager_dispatch import dispatch_eagerly
 from pipelines.kafka_auth import faust_credentials
-from pipelines.kafka_fetch import FetchSize, set_fetch_timing
+from pipelines.kafka_fetch import FetchMode, set_fetch_timing
 from pipelines.kafka_reachability import Reachability, connected_brokers
 from pipelines.detect import new_node_detectors
 from pipelines.detect.config import DetectionConfig
@@ -155,14 +155,15 @@ def create_app(settings: PipelineSettings) -> faust.App:
                            flush_when_due=source not in (events_t, heartbeats_t),
                            backpressure=source not in (events_t, heartbeats_t)))
     replay_uncommitted_from_start(app.consumer, {source.get_topic_name() for source in processors})
-    fetch_size = FetchSize(settings.kafka_max_partition_fetch_bytes, settings.kafka_backlog_partition_fetch_bytes)
-    set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms, fetch_size)
+    fetch_mode = FetchMode(settings.kafka_max_partition_fetch_bytes, settings.kafka_backlog_partition_fetch_bytes,
+                           settings.max_poll_records, settings.backlog_max_poll_records)
+    set_fetch_timing(app.consumer, settings.kafka_fetch_max_wait_ms, settings.kafka_prefetch_backoff_ms, fetch_mode)
     dispatch_eagerly(app.consumer)
 
     @app.timer(settings.flush_interval_s / 2)
     async def flush_due() -> None:
         catching_up = ctx.catching_up()
-        fetch_size.set_catching_up(catching_up)
+        fetch_mode.set_catching_up(catching_up)
         telemetry.CATCHING_UP.set(int(catching_up))
         if flush_wanted(ctx.sink, ctx.ledger):
             await ctx.flush()

@@ -228,7 +228,7 @@ class PipelineContext:
     def catching_up(self) -> bool:
         """True while the newest metric batch handled is older than ``flush_backlog_interval_s``: the worker
         works through a backlog (after a restart, an outage, a partition move), so nobody waits on its newest
-        row at the second scale and fetches can be sized for throughput (:class:`pipelines.kafka_fetch.FetchSize`)."""
+        row at the second scale and fetches can be sized for throughput (:class:`pipelines.kafka_fetch.FetchMode`)."""
         newest = self.newest_event_ts
         return newest is not None and time.time() - newest > self.settings.flush_backlog_interval_s
 

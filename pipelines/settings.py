@@ -172,6 +172,9 @@ class PipelineSettings(CommonSettings):
     #: Records handed over per fetch (Faust's ``broker_max_poll_records``): each fetch is drained
     #: before the next, so a large one holds back node events and quiet partitions.
     max_poll_records: int = Field(default=50, ge=1)
+    #: Records handed over per fetch while the worker catches up on a backlog (pipelines/kafka_fetch.py):
+    #: no quiet partition waits then, and each poll is a round trip between Faust's two threads.
+    backlog_max_poll_records: int = Field(default=500, ge=1)
     #: Bytes fetched per partition per fetch request (Faust's ``consumer_max_fetch_size``, 1 MiB by
     #: default). A fetch to a broker carries every partition it leads, and the next one waits until this
     #: one's records are taken; small chunks from backlogged partitions let a quiet partition's sample

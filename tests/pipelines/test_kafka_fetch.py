@@ -69,32 +69,32 @@ def test_a_batch_larger_than_the_fetch_size_is_read_whole(bootstrap, topic_prefi
 
 
 def test_a_worker_catching_up_fetches_large_chunks_and_a_live_one_small(tmp_path, bootstrap, chdb_session_dsn):
-    """64 KiB chunks keep a quiet partition's sample from waiting behind a backlog's (issue 11); while the
-    worker only catches up, each fetch round cost the same Python work for 64 KiB as for 1 MiB (issue 10)."""
-    from pipelines.kafka_fetch import FetchSize
+    """64 KiB chunks and 50-record polls keep a quiet partition's sample from waiting behind a backlog's
+    (issue 11); while the worker only catches up, each fetch round and each poll cost the same Python work
+    however little they brought (issue 10)."""
+    from pipelines.kafka_fetch import FetchMode, set_fetch_timing
 
-    size = FetchSize(65_536, 1_048_576)
+    mode = FetchMode(65_536, 1_048_576, 50, 500)
     settings = PipelineSettings(_env_file=None, home=tmp_path, kafka_bootstrap=bootstrap,
                                 clickhouse_dsn=chdb_session_dsn, clickhouse_database=f"t_{uuid.uuid4().hex[:12]}")
     app = create_app(settings)
-    from pipelines.kafka_fetch import set_fetch_timing
-    set_fetch_timing(app.consumer, 1500, 10, size)
+    set_fetch_timing(app.consumer, 1500, 10, mode)
 
-    async def started_fetcher():
+    async def started_consumer():
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         await consumer.start()
         try:
-            fetcher = consumer._fetcher
-            sizes = [fetcher._max_partition_fetch_bytes]
-            size.set_catching_up(True)
-            sizes.append(fetcher._max_partition_fetch_bytes)
-            size.set_catching_up(False)
-            sizes.append(fetcher._max_partition_fetch_bytes)
-            return sizes
+            read = lambda: (consumer._fetcher._max_partition_fetch_bytes, consumer._max_poll_records)  # noqa: E731
+            seen = [read()]
+            mode.set_catching_up(True)
+            seen.append(read())
+            mode.set_catching_up(False)
+            seen.append(read())
+            return seen
         finally:
             await consumer.stop()
 
-    assert asyncio.run(started_fetcher()) == [65_536, 1_048_576, 65_536]
+    assert asyncio.run(started_consumer()) == [(65_536, 50), (1_048_576, 500), (65_536, 50)]
 
 
 def test_the_worker_is_catching_up_while_its_newest_batch_trails_the_clock():
