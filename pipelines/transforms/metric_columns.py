@@ -193,16 +193,16 @@ class _Builder:
 
     def __init__(self) -> None:
         self.ts: list[np.ndarray] = []
-        self.gpu: list[list[int]] = []
-        self.value: list[list[float]] = []
+        self.gpu: list[np.ndarray] = []
+        self.value: list[np.ndarray] = []
         self.counts: list[int] = []
         self.cols = MetricColumns()
         self.batch_ts: list[float] = []
         self.batch_partition: list[int] = []
         self.batch_offset: list[int] = []
 
-    def add(self, node: str, bts: float, partition: int, offset: int, ts: np.ndarray, gpu: list, value: list,
-            uuid: list, metric: list, unit: list, labels: list) -> None:
+    def add(self, node: str, bts: float, partition: int, offset: int, ts: np.ndarray, gpu: np.ndarray,
+            value: np.ndarray, uuid: list, metric: list, unit: list, labels: list) -> None:
         c = self.cols
         c.batch_node.append(node)
         self.batch_ts.append(bts)
@@ -222,8 +222,8 @@ class _Builder:
         c = self.cols
         if self.counts:
             c.ts = np.concatenate(self.ts)
-            c.gpu = np.fromiter((g for part in self.gpu for g in part), np.int16, count=len(c.node))
-            c.value = np.fromiter((v for part in self.value for v in part), np.float64, count=len(c.node))
+            c.gpu = np.concatenate(self.gpu).astype(np.int16, copy=False)
+            c.value = np.concatenate(self.value).astype(np.float64, copy=False)
             c.batch = np.repeat(np.arange(len(self.counts), dtype=np.int32), self.counts)
         c.batch_ts = np.asarray(self.batch_ts, np.float64)
         c.batch_partition = np.asarray(self.batch_partition, np.int32)
@@ -274,6 +274,7 @@ class _Checks:
 
 _CHECKS = _Checks()
 _NO_LABELS: dict = {}
+_START = object()  # precedes the first label set (equal to none)
 #: label items -> the one dict that stands for them (:func:`_shared_labels`)
 _LABELS_MEMO: dict[tuple, dict] = {}
 
@@ -329,14 +330,16 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
     labels = [s.get("labels", _NO_LABELS) for s in samples]
     if set(map(type, gpu)) != {int} or not set(map(type, value)) <= _NUMBER:
         return False
-    if not _CHECKS.metrics_ok(metric) or not _CHECKS.labels_ok(labels):
+    runs = _label_runs(labels)
+    if not _CHECKS.metrics_ok(metric) or not _CHECKS.labels_ok(runs[0]):
         return False
     if not set(map(type, uuid)) <= {str} or not set(map(type, unit)) <= {str}:
         return False
     if max(map(len, uuid)) > 96 or max(map(len, unit)) > 16:
         return False
     g = np.asarray(gpu)
-    if g.min() < -1 or g.max() > 1023 or not np.isfinite(np.asarray(value, np.float64)).all():
+    v = np.asarray(value, np.float64)
+    if g.min() < -1 or g.max() > 1023 or not np.isfinite(v).all():
         return False
     if any(t is not None for t in sts):
         if not set(map(type, sts)) <= _NUMBER | {type(None)}:
@@ -352,32 +355,52 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
         # the same series twice at one time, unless labels tell them apart (per process, MIG, mount)
         if not any(labels) or len(set(zip(series, map(_label_key, labels)))) != len(series):
             return False
-    out.add(node, float(bts), partition, offset, ts, gpu, value, list(map(intern, uuid)), list(map(intern, metric)),
-            list(map(intern, unit)), _shared_labels(labels))
+    out.add(node, float(bts), partition, offset, ts, g, v, list(map(intern, uuid)), list(map(intern, metric)),
+            list(map(intern, unit)), _shared_labels(*runs))
     return True
 
 
-def _shared_labels(labels: list[dict]) -> list[dict]:
-    """Equal label dicts as one object. Every sample of a GPU carries its job's labels, each decoded into its
-    own dict: ~300 of the ~530 bytes a buffered sample held, and a catching-up worker buffers 100k+ of them
-    between inserts (issue 10). Label dicts of decoded batches are never changed in place, so sharing is safe."""
+def _label_runs(labels: list) -> tuple[list, list[int]]:
+    """Runs of equal neighbouring label sets: the first of each run, and the runs' lengths.
+
+    An agent sends a GPU's samples together, each carrying its job's labels, so a batch of ~180
+    samples holds ~10 runs; checking and sharing each run once, not each sample, is most of what
+    labels cost to decode (issue 10)."""
+    firsts: list = []
+    lengths: list[int] = []
+    prev: object = _START
+    n = 0
+    for d in labels:
+        if d is prev or d == prev:
+            n += 1
+            continue
+        if n:
+            lengths.append(n)
+        firsts.append(d)
+        prev, n = d, 1
+    if n:
+        lengths.append(n)
+    return firsts, lengths
+
+
+def _shared_labels(firsts: list[dict], lengths: list[int]) -> list[dict]:
+    """Each sample's labels from :func:`_label_runs`, equal label dicts as one object. Every sample of a
+    GPU carries its job's labels, each decoded into its own dict: ~300 of the ~530 bytes a buffered sample
+    held, and a catching-up worker buffers 100k+ of them between inserts (issue 10). Label dicts of decoded
+    batches are never changed in place, so sharing is safe."""
     memo = _LABELS_MEMO
     if len(memo) > 100_000:  # pods come and go: forget them all now and then
         memo.clear()
-    out = []
-    prev: dict | None = None
-    shared: dict = _NO_LABELS
-    for d in labels:
-        if d is not prev and d != prev:
-            prev = d
-            if d:
-                key = tuple(d.items())
-                shared = memo.get(key)
-                if shared is None:
-                    shared = memo[key] = d
-            else:
-                shared = _NO_LABELS
-        out.append(shared)
+    out: list[dict] = []
+    for d, n in zip(firsts, lengths):
+        if d:
+            key = tuple(d.items())
+            shared = memo.get(key)
+            if shared is None:
+                shared = memo[key] = d
+        else:
+            shared = _NO_LABELS
+        out += [shared] * n
     return out
 
 
@@ -388,5 +411,6 @@ def _add_model(out: _Builder, batch: MetricBatch, partition: int, offset: int) -
     if batch.labels:
         out.cols.own_labels[len(out.counts)] = [dict(x.labels) for x in s]
     ts = np.asarray([batch.sample_ts(x) for x in s], np.float64)
-    out.add(batch.node, batch.ts, partition, offset, ts, [x.gpu for x in s], [x.value for x in s],
+    out.add(batch.node, batch.ts, partition, offset, ts, np.asarray([x.gpu for x in s], np.int64),
+            np.asarray([x.value for x in s], np.float64),
             [x.uuid for x in s], [x.metric for x in s], [x.unit for x in s], labels)

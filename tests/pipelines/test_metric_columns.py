@@ -51,6 +51,12 @@ MUTATIONS = [
     lambda m: m["samples"][0].__setitem__("labels", {"pid": "x" * 257}),
     lambda m: m["samples"][0].__setitem__("labels", {f"k{i}": "v" for i in range(33)}),
     lambda m: [s.__setitem__("labels", {"job": "j1", "pod": f"p-{s['gpu']}"}) for s in m["samples"]],
+    # labels are checked once per run of equal neighbours: a bad set after a run of good ones is still seen
+    lambda m: [s.__setitem__("labels", {"job": "j1"}) for s in m["samples"]] and m["samples"][-1].__setitem__(
+        "labels", {"job": 1}),
+    lambda m: [s.__setitem__("labels", {"job": "j1"}) for s in m["samples"]] and m["samples"][-1].__setitem__(
+        "labels", ["job", "j1"]),
+    lambda m: m["samples"][-1].__setitem__("labels", {"pid": "x" * 257}),
     lambda m: m["samples"].append({**m["samples"][0], "labels": {"pid": "7"}}),  # told apart by labels
     lambda m: m["samples"].extend([{**m["samples"][0], "labels": {"pid": "7"}}] * 2),  # ... but twice
     lambda m: m["samples"].append(dict(m["samples"][0])),
