@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -108,6 +109,17 @@ def _group_samples(gpu, metric: list[str], value: list[float], labels: list[dict
     return gpus, gpu_job, jobs, labelled
 
 
+class _TickPlan(NamedTuple):
+    """How tier 1 gathers a tick laid out like ``sig`` (GPUs, and each GPU's metric names in order)."""
+
+    sig: tuple
+    #: per bank with series: (bank, positions in the tick's flat values, slots (a slice when they are in a row),
+    #: keys, groups for the verdicts)
+    banks: list
+    #: (position, key, family, counter, member) of series scored by other detectors
+    slow: list
+
+
 class NodeDetectors(NodeTierSteps):
     """All detection state for one node. Picklable; see the module docstring.
 
@@ -177,6 +189,17 @@ class NodeDetectors(NodeTierSteps):
         return Condition(alertname=spec.alertname, labels=labels, ts=ts, severity=severity or spec.severity,
                          for_s=spec.for_s, keep_firing_for_s=spec.keep_firing_for_s, annotations=annotations,
                          evidence=ev[:32], evidence_query=query, source=source, node=self.node)
+
+    def _row(self, out: Observation, ts: float, gpu: int, detector: str, subject: str, s: float,
+             threshold: float, warm: bool) -> None:
+        """:meth:`_rows` of one subject (the only one is its GPU's top), without building a dict."""
+        mode = self.config.score_rows
+        if mode == "none":
+            return
+        anom = int(warm and s >= threshold)
+        if mode == "all" or anom or s > 0:
+            out.scores.append((ts, self.node, gpu, detector, subject, float(s),
+                               float(threshold) if math.isfinite(threshold) else -1.0, anom))
 
     def _rows(self, out: Observation, ts: float, gpu: int, detector: str, subjects: dict[str, float],
               threshold: float, warm: bool) -> None:
@@ -267,7 +290,90 @@ class NodeDetectors(NodeTierSteps):
             b[3].append(key)
         return list(banks.values()), slow
 
+    def _tick_plan(self, gpus: dict[int, dict[str, float]]) -> _TickPlan | None:
+        """The plan of a tick laid out like the last one (the same GPUs reporting the same metrics in the same
+        order: the usual tick), worked out once; None when a counter feeds a bank (the general path)."""
+        sig = (tuple(gpus), tuple(map(tuple, gpus.values())))
+        plan = self.__dict__.get("_tplan")
+        if plan is not None and plan.sig == sig:
+            return plan
+        layouts = self.__dict__.get("_layouts")
+        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
+            layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
+        nb = len(self._banks)
+        pos: list[list[int]] = [[] for _ in range(nb)]
+        idx: list[list[int]] = [[] for _ in range(nb)]
+        keys: list[list[tuple[int, str]]] = [[] for _ in range(nb)]
+        slow = []
+        at = 0
+        for g, names in zip(sig[0], sig[1]):
+            lay = layouts.get((g, names))
+            if lay is None:
+                lay = layouts[(g, names)] = self._layout(g, names)
+            for bank, bpos, slots, ks in lay[0]:
+                pos[bank] += [at + j for j in bpos]
+                idx[bank] += slots
+                keys[bank] += ks
+            for j, key, p, member in lay[1]:
+                if p[1] >= 0:
+                    self._tplan = None
+                    return None
+                slow.append((at + j, key, p[0], p[3], member))
+            at += len(names)
+        banks = []
+        for b in range(nb):
+            if not idx[b]:
+                continue
+            g_of = np.array([k[0] for k in keys[b]])
+            starts = np.flatnonzero(np.r_[True, g_of[1:] != g_of[:-1]])
+            group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(g_of)]))
+            ix = np.array(idx[b], dtype=np.intp)
+            if (ix == np.arange(ix[0], ix[0] + len(ix))).all():
+                ix = slice(int(ix[0]), int(ix[0]) + len(ix))  # the usual case: views, not copies, of the state
+            banks.append((b, np.array(pos[b], dtype=np.intp), ix, keys[b],
+                          (starts, group, np.arange(len(g_of)))))
+        plan = self._tplan = _TickPlan(sig, banks, slow)
+        return plan
+
     def _tier1(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
+        plan = self._tick_plan(gpus)
+        if plan is None:
+            self._tier1_general(ts, gpus, out)
+            return
+        flat = [v for metrics in gpus.values() for v in metrics.values()]
+        counters = self._counters
+        rates = self._rates = {}
+        others: dict[str, dict[str, float]] = {}
+        for at, key, fam, counter, member in plan.slow:
+            v = flat[at]
+            if counter:
+                prev = counters.get(key)
+                counters[key] = (v, ts)
+                if prev is None or ts <= prev[1]:
+                    continue
+                v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
+                rates[key] = v
+            x = others.get(fam)
+            if x is None:
+                x = others[fam] = {}
+            x[member] = v
+        self._t1 = []  # this tick's (keys, values, baselines, z), for evidence
+        rows = self.config.score_rows
+        if plan.banks:
+            arr = np.array(flat)
+            for b, pos, ix, keys, groups in plan.banks:
+                det = self._banks[b]
+                values = arr[pos]
+                base = det.baseline(ix)
+                z = det.step(ix, values, ts)
+                thr = det.thresholds(ix)
+                anom = det.series_warm(ix) & (z >= thr)
+                self._t1.append((keys, values, base, z))
+                self._tier1_verdicts(ts, keys, values, base, z, thr, anom, det.name, rows, out, groups)
+        self._tier1_others(ts, others, rows, out)
+
+    def _tier1_general(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
+        """Tier 1 of any tick (see :meth:`_tick_plan` for the usual one)."""
         # the usual tick repeats the last one's layout (the same metrics of each GPU, in the same order): the
         # layout's plan is worked out once, and the values are gathered per bank with one list comprehension
         layouts = self.__dict__.get("_layouts")
@@ -321,6 +427,10 @@ class NodeDetectors(NodeTierSteps):
             anom = det.series_warm(ix) & (z >= thr)
             self._t1.append((keys[b], values, base, z))
             self._tier1_verdicts(ts, keys[b], values, base, z, thr, anom, det.name, rows, out)
+        self._tier1_others(ts, others, rows, out)
+
+    def _tier1_others(self, ts: float, others: dict[str, dict[str, float]], rows: str, out: Observation) -> None:
+        """Tier-1 families scored by other detectors than robust_zscore (error counters)."""
         for fam, x in others.items():
             det = self._others[fam]
             sc = det.score_many(x, ts)
@@ -333,11 +443,22 @@ class NodeDetectors(NodeTierSteps):
             self._tier1_verdicts(ts, k, np.array(list(x.values())), np.full(len(z), np.nan), z, thr,
                                  det.warm & (z >= thr), det.name, rows, out)
 
-    def _tier1_verdicts(self, ts, keys, values, base, z, thr, anom, detector, rows, out) -> None:
+    def _tier1_verdicts(self, ts, keys, values, base, z, thr, anom, detector, rows, out, groups=None) -> None:
+        """Score rows and conditions of one bank's tick. ``groups`` (each GPU's first position in ``keys`` and
+        each series' GPU number, when a GPU's series are together) picks each GPU's top with array operations."""
         if rows != "none":
             zl, tl, al = z.tolist(), thr.tolist(), anom.tolist()
             if rows == "all":
                 pick = range(len(keys))
+            elif groups is not None:  # as below, a GPU's series being together
+                starts, group, order = groups
+                z2 = np.where(np.isnan(z), -np.inf, z)
+                # the first position at its GPU's maximum: positions not at it count as the end
+                first = np.minimum.reduceat(np.where(z2 == np.maximum.reduceat(z2, starts)[group], order, len(z)),
+                                            starts)
+                mask = anom.copy()
+                mask[first[z2[first] > 0]] = True
+                pick = np.flatnonzero(mask).tolist()
             else:  # each GPU's highest z (the first of equals; NaN never wins), and every anomalous series
                 top: dict[int, int] = {}
                 best: dict[int, float] = {}
@@ -383,7 +504,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts", "_tplan"):
             state.pop(tick_local, None)
         return state
 

@@ -44,10 +44,11 @@ class NodeTierSteps:
             # the baseline is evidence only: worked out (before learning) only on a tick that reports
             base = det.baseline(x) if warm and any(z >= det.threshold for z in scores.values()) else {}
             det.learn_one(x, ts)
+            thr = det.threshold
             for member, z in scores.items():
                 g = int(member)
-                self._rows(out, ts, g, "peer_hotspot", {m: z}, det.threshold, warm)
-                if warm and z >= det.threshold:
+                self._row(out, ts, g, "peer_hotspot", m, z, thr, warm)
+                if warm and z >= thr:
                     hot.add(member)
                     ev = [evidence(m, x[member], base.get(member), z,
                                    f"peer baseline: median of {len(x)} GPUs on the node plus this GPU's usual offset")]
@@ -59,23 +60,32 @@ class NodeTierSteps:
         if det is not None:
             metrics = list(det._groups)
             sync = getattr(self, "_sync", None)
-            x = {f"{g}/{m}": v[m] for g, v in gpus.items() if g >= 0 and (sync is None or g in sync)
-                 for m in metrics if m in v}
-            per_metric = det.per_metric(x)
+            # the features split per metric as Straggler.split_features would, without "gpu/metric" keys
+            by_metric: dict[str, dict[str, float]] = {}
+            members = set()  # built in the order the keys were, so it iterates alike
+            for g, v in gpus.items():
+                if g >= 0 and (sync is None or g in sync):
+                    member = str(g)
+                    for m in metrics:
+                        if m in v:
+                            by_metric.setdefault(m, {})[member] = v[m]
+                            members.add(member)
+            per_metric = det.per_metric_split(by_metric)
             warm = det.warm
-            reports = warm and any(z >= det.threshold for zs in per_metric.values() for z in zs.values())
+            thr = det.threshold
+            reports = warm and any(z >= thr for zs in per_metric.values() for z in zs.values())
+            x = {f"{k}/{m}": v for m, vals in by_metric.items() for k, v in vals.items()} if reports else {}
             # which GPU is stalled and the baselines serve a report only: worked out (before learning) then
             stalled = set(det.stalled(x)) if reports else set()
             base = det.baseline(x) if reports else {}
-            det.learn_one(x, ts)
-            members = {k.partition("/")[0] for k in x}
+            det.learn_split(by_metric)
             n_peers = len(members)
             for member in members:
                 subj = {m: per_metric[m].get(member, 0.0) for m in metrics}
                 g = int(member)
-                self._rows(out, ts, g, det.name, subj, det.threshold, warm)
+                self._rows(out, ts, g, det.name, subj, thr, warm)
                 worst = max(subj.values())
-                if not warm or worst < det.threshold:
+                if not warm or worst < thr:
                     continue
                 if member in hot or gpus[g].get("throttle_thermal", 0.0) > 0:
                     continue  # slow because hot: the thermal alert names the cause

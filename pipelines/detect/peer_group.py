@@ -153,7 +153,13 @@ class PeerGroup(Detector):
             return dict.fromkeys(x, 0.0)
         resid, _, scale = judged
         out = dict.fromkeys(x, 0.0)
-        out.update({k: self._z(r, scale) for k, r in resid.items()})
+        # _z inlined (a call per member per tick): the same quotient, so the same bits
+        if self.direction == "high":
+            out.update({k: r / scale if r > 0 else 0.0 for k, r in resid.items()})
+        elif self.direction == "low":
+            out.update({k: -r / scale if r < 0 else 0.0 for k, r in resid.items()})
+        else:
+            out.update({k: abs(r) / scale for k, r in resid.items()})
         return out
 
     def learn_one(self, x: Features, t: float | None = None) -> None:

@@ -162,8 +162,10 @@ class RobustZScore(Detector):
         self._alloc(max(16, 2 * self._n))
 
     # -- vectorised core --------------------------------------------------------------------
-    def step(self, idx: np.ndarray, values: np.ndarray, t: float | None = None, learn: bool = True) -> np.ndarray:
-        """Score a tick of series (positions from :meth:`slots`), then learn it. Returns z (0 while warming up)."""
+    def step(self, idx: np.ndarray | slice, values: np.ndarray, t: float | None = None,
+             learn: bool = True) -> np.ndarray:
+        """Score a tick of series (positions from :meth:`slots`, or a slice of them: series in a row are read and
+        written as views, a dozen gathers and scatters fewer), then learn it. Returns z (0 while warming up)."""
         values = np.asarray(values, dtype=np.float64)
         level = self._level[idx]
         finite = np.isfinite(values)
@@ -219,7 +221,7 @@ class RobustZScore(Detector):
             r[first] = values[first] - self._level[idx][first]
         self._level[idx] += a * r
         if rebase.any():  # a new regime: start from its value, and re-learn its scale for a few points
-            j = idx[rebase]
+            j = (np.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx)[rebase]
             self._level[j] = values[rebase]
             self._count[j] = np.maximum(p[rebase, 5] - _REWARM, 0.0)
         sa = np.where(warming, np.maximum(p[:, 1], 0.1), p[:, 1]) * learn * ~first
@@ -230,7 +232,7 @@ class RobustZScore(Detector):
         if self.tail_decay > 0:
             self._tail[idx] = np.where(finite & ~warming, np.maximum(absr, self._tail[idx] * self.tail_decay),
                                        self._tail[idx])
-        if bin_ is not None and len(idx):
+        if bin_ is not None and values.size:
             # the seasonal profile learns every point, flagged or not: it is what says "this phase of the day
             # is normally high", and a phase that is never learned is flagged every day
             seen = self._season_seen[idx, bin_]
@@ -249,7 +251,7 @@ class RobustZScore(Detector):
         self._count[idx] += 1.0
         if self.tail_decay > 0:
             self._tail[idx] = np.maximum(absr, self._tail[idx] * self.tail_decay)
-        if bin_ is not None and len(idx):
+        if bin_ is not None and values.size:
             cur = self._season[idx, bin_]
             seen = self._season_seen[idx, bin_]
             self._season[idx, bin_] = np.where(seen, cur + p[:, 0] * (values - cur), values)

@@ -84,7 +84,10 @@ class Straggler(Detector):
 
     def per_metric(self, x: Features) -> dict[str, dict[str, float]]:
         """z per metric per member (all zero while the peers are not busy)."""
-        by_metric = split_features(x)
+        return self.per_metric_split(split_features(x))
+
+    def per_metric_split(self, by_metric: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """:meth:`per_metric` of features already split per metric (``{"gpu_util_pct": {"3": v}}``)."""
         busy = self._busy(by_metric)
         out = {}
         for m, group in self._groups.items():
@@ -107,7 +110,10 @@ class Straggler(Detector):
         return sorted(k for k, v in by_metric.get(self.busy_metric, {}).items() if v < self.stall_floor)
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
-        by_metric = split_features(x)
+        self.learn_split(split_features(x))
+
+    def learn_split(self, by_metric: dict[str, dict[str, float]]) -> None:
+        """:meth:`learn_one` of features already split per metric."""
         busy = self._busy(by_metric)
         gate = getattr(self, "_gate", None)
         if gate is not None:
