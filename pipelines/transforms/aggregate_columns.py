@@ -84,6 +84,10 @@ class ColumnarWindows:
             return []
         codes = self._codes(cols)
         starts = (np.floor_divide(cols.ts, self.size_s) * self.size_s).astype(np.int64)
+        if n_batches == 1 and len(starts):
+            rows = self._add_one(cols, codes, starts)
+            if rows is not None:
+                return rows
         bounds = np.searchsorted(cols.batch, np.arange(n_batches + 1))
         newest = cols.batch_ts.copy()
         nonempty = bounds[:-1] < bounds[1:]
@@ -113,6 +117,27 @@ class ColumnarWindows:
             ns = self._nodes[node]
             rows.extend(self._close(node, ns, ns.watermark))
         return rows
+
+    def _add_one(self, cols: MetricColumns, codes: np.ndarray, starts: np.ndarray) -> list[FeatureRow] | None:
+        """:meth:`add` of the usual poll: one batch whose samples all fall in one window (None when they
+        do not). The window is the same for every sample, so nothing is split per window or per batch: a
+        third of the array operations (issue 10)."""
+        start = int(starts[0])
+        if starts.min() != start or starts.max() != start:
+            return None
+        node = cols.batch_node[0]
+        ns = self._node(node, int(cols.batch_partition[0]))
+        ns.last_wall = time.monotonic()
+        closed_before = ns.watermark
+        ns.watermark = max(ns.watermark, max(cols.batch_ts[0], cols.ts.max()) - self.grace_s)
+        if start + self.size_s <= closed_before:  # late, all of it
+            self.late_samples += len(starts)
+        else:
+            w = ns.open.get(start)
+            if w is None:
+                w = ns.open[start] = _Window(int(cols.batch_offset[0]))
+            w.add(codes, cols.value, cols.ts)
+        return self._close(node, ns, ns.watermark)
 
     def close_idle(self, now_monotonic: float | None = None) -> list[FeatureRow]:
         now = time.monotonic() if now_monotonic is None else now_monotonic
@@ -163,6 +188,7 @@ class ColumnarWindows:
             if last is not None and last[0] == gpus and last[1] == cols.metric and last[2] == cols.uuid:
                 return last[3]
             codes = self._lookup(gpus, cols)
+            codes.flags.writeable = False  # kept by every window chunk of the node's polls alike
             self._layouts[node] = (gpus, cols.metric, cols.uuid, codes)
             return codes
         return self._lookup(gpus, cols)
