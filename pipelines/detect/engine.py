@@ -206,6 +206,8 @@ class NodeDetectors(NodeTierSteps):
         mode = self.config.score_rows
         if mode == "none" or not subjects:
             return
+        if mode == "top" and threshold > 0 and max(subjects.values()) <= 0:
+            return  # the usual tick: no score above 0 (a NaN never is), so no row
         top = max(subjects, key=subjects.get)
         for subj, s in subjects.items():
             anom = int(warm and s >= threshold)

@@ -257,8 +257,10 @@ class NodeTierSteps:
             det.learn_one(x, ts)
             scores.pop("gpu_util_pct", None)
             self._rows(out, ts, g, det.name, scores, det.threshold, warm)
+            if not warm:
+                continue
             firing = sorted((k for k, s in scores.items() if s >= det.threshold), key=lambda k: -scores[k])
-            if not warm or not firing:
+            if not firing:
                 continue
             ev = [evidence(k, x.get(k), None, scores[k], "1.0 = threshold; counters as events over "
                            f"{det.window_s:.0f} s against this GPU's usual rate") for k in firing]
