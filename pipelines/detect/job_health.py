@@ -125,6 +125,11 @@ class JobHealth(Detector):
         return max(loss, 1e-12)
 
     def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
+        out = self._score(x)
+        self._memo = (dict(x), dict(out))
+        return out
+
+    def _score(self, x: Features) -> dict[str, float]:
         out = dict.fromkeys(CHECKS, 0.0)
         loss = _num(x, "job_loss")
         total = _num(x, "job_loss_nonfinite_total")
@@ -176,9 +181,14 @@ class JobHealth(Detector):
 
     # -- learning ------------------------------------------------------------------------
     def learn_one(self, x: Features, t: float | None = None) -> None:
+        # a tick is scored, then learned, with the same readings and nothing learned in between: the
+        # scores are the ones just given (the loss trend's sums twice a tick, issue 10), unless a restart
+        # resets the state first
+        memo, self._memo = self.__dict__.get("_memo"), None
         if self._restarted(x):
             self._reset()
-        scores = self.score_many(x, t)
+            memo = None
+        scores = memo[1] if memo is not None and memo[0] == x else self._score(x)
         step = _num(x, "job_step")
         if step is not None:
             self._last_step = step
@@ -207,6 +217,9 @@ class JobHealth(Detector):
         tok = _num(x, "job_tokens_per_s")
         if tok is not None and math.isfinite(tok):
             self._tokens.learn(tok, a, scores["throughput_drop"] >= 1.0, adapt)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # a tick's answer, not state
 
     def baseline(self) -> dict[str, float]:
         """Usual loss, grad norm and tokens/s: what the checks compare against."""

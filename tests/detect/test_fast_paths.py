@@ -173,3 +173,26 @@ def test_a_peer_group_answers_a_tick_twice_from_one_judgement_and_never_from_a_s
             plain.forget("5")
     import pickle
     assert "_memo" not in pickle.loads(pickle.dumps(memo)).__dict__
+
+
+def test_job_health_learns_a_scored_tick_as_an_unscored_one():
+    """learn_one reuses the scores score_many just gave; learning without scoring first is the reference."""
+    import pickle
+
+    from pipelines.detect.job_health import JobHealth
+
+    rng = np.random.default_rng(3)
+    scored, plain = JobHealth(warmup=10), JobHealth(warmup=10)
+    step = 0.0
+    for t in range(400):
+        step = 0.0 if t == 250 else step + 1.0  # a restart resets the state between scoring and learning
+        loss = 3.0 * np.exp(-t / 200) + rng.normal(0, 0.02) + (0.02 * (t - 150) if 150 < t < 200 else 0.0)
+        x = {"job_step": step, "job_loss": float("nan") if t == 120 else float(loss),
+             "job_grad_norm": float(1 + rng.random()), "job_tokens_per_s": float(25_000 + rng.normal(0, 300))}
+        assert scored.score_many(x) == plain.score_many(x)
+        if t % 7 == 0:  # scored on other readings last: those scores are not the tick's
+            scored.score_many({**x, "job_loss": 50.0, "job_tokens_per_s": 10.0})
+        scored.learn_one(x)
+        plain.__dict__.pop("_memo", None)
+        plain.learn_one(x)
+    assert pickle.dumps(scored) == pickle.dumps(plain)
