@@ -59,6 +59,13 @@ class Detector(abc.ABC):
     def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
         """One score per subject (series, peer or check) present in ``x``."""
 
+    def score_then_learn(self, x: Features, t: float | None = None) -> dict[str, float]:
+        """``score_many(x, t)``, then ``learn_one(x, t)``: one tick, as the engine takes it. A detector may
+        do both in one pass (the second would repeat the first's work), with the same outcome."""
+        scores = self.score_many(x, t)
+        self.learn_one(x, t)
+        return scores
+
     @property
     @abc.abstractmethod
     def threshold(self) -> float:

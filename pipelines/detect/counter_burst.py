@@ -167,20 +167,38 @@ class CounterBurst(Detector):
         return out
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
+        if t is not None:
+            self._observe(x, t, None)
+
+    def score_then_learn(self, x: Features, t: float | None = None) -> dict[str, float]:
+        """One pass: a series' score is worked out once, for the answer and for learning."""
         if t is None:
-            return
+            return self.score_many(x, t)
+        out: dict[str, float] = {}
+        self._observe(x, t, out)
+        return out
+
+    def _observe(self, x: Features, t: float, out: dict[str, float] | None) -> None:
+        """Learn ``x`` at ``t``; with ``out``, first put each series' score in it (as :meth:`score_many`)."""
         thr = self.threshold
         decay = self._decay
         series = self._series
         for k, v in x.items():
             s = series.get(k)
             if s is None:
+                if out is not None:
+                    out[k] = 0.0
                 series[k] = _Series(t)
                 continue
-            if v == 0 and not s.recent and s.flag_since is None:
-                s.last_t = t  # quiet: time is folded in lazily (what the general path below does for it)
-                continue
-            score, c = self._score(k, s, v, t)
+            if v == 0 and not s.recent:
+                if out is not None:
+                    out[k] = 0.0
+                if s.flag_since is None:
+                    s.last_t = t  # quiet: time is folded in lazily (what the general path below does for it)
+                    continue
+            score, c = self._score(k, s, v, t)  # 0.0 for a quiet series: its score above
+            if out is not None:
+                out[k] = score
             s.last_t = t
             if not c and not s.recent and s.flag_since is None:
                 continue  # quiet: time is folded in lazily

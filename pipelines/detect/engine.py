@@ -435,8 +435,7 @@ class NodeDetectors(NodeTierSteps):
         """Tier-1 families scored by other detectors than robust_zscore (error counters)."""
         for fam, x in others.items():
             det = self._others[fam]
-            sc = det.score_many(x, ts)
-            det.learn_one(x, ts)
+            sc = det.score_then_learn(x, ts)
             if rows != "all" and not any(sc.values()):  # the usual tick: every score 0, nothing to write
                 continue
             k = [(int(key.partition("/")[0]), key.partition("/")[2]) for key in x]

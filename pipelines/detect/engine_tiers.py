@@ -252,9 +252,8 @@ class NodeTierSteps:
             det = trends.get(g)
             if det is None:
                 det = trends[g] = cfg.build()
-            scores = det.score_many(x, ts)
             warm = det.warm
-            det.learn_one(x, ts)
+            scores = det.score_then_learn(x, ts)
             scores.pop("gpu_util_pct", None)
             self._rows(out, ts, g, det.name, scores, det.threshold, warm)
             if not warm:

@@ -69,8 +69,13 @@ class ErrorTrend(Detector):
         thr = self._counts.threshold
         for k, s in self._counts.score_many(self._rates(x), t).items():
             out[k] = s / thr
+        self._judge_gauges(x, t, out)
+        return out
+
+    def _judge_gauges(self, x: Features, t: float | None, out: dict[str, float]) -> None:
+        """Pending remaps and link downgrades, into ``out`` (against what was learned before ``x``)."""
         if self._first_t is None or t is None or t - self._first_t < self.warmup_s:
-            return out
+            return
         if x.get("remapped_rows_pending", 0.0) > 0:
             out["remapped_rows_pending"] = 2.0
         width, best_w = x.get("pcie_link_width"), self._best.get("pcie_link_width")
@@ -79,12 +84,24 @@ class ErrorTrend(Detector):
         gen, best_g = x.get("pcie_link_gen"), self._best.get("pcie_link_gen")
         if gen is not None and best_g is not None and gen < best_g and x.get("gpu_util_pct", 0.0) >= self.busy_util:
             out["pcie_link_gen"] = 2.0
+
+    def score_then_learn(self, x: Features, t: float | None = None) -> dict[str, float]:
+        """One pass: the counters are scored and learned together, the gauges judged before they are learned."""
+        out = dict.fromkeys([k for k in (*RATES, *GAUGES) if k in x], 0.0)
+        thr = self._counts.threshold
+        for k, s in self._counts.score_then_learn(self._rates(x), t).items():
+            out[k] = s / thr
+        self._judge_gauges(x, t, out)
+        self._learn_gauges(x, t)
         return out
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
+        self._counts.learn_one(self._rates(x), t)
+        self._learn_gauges(x, t)
+
+    def _learn_gauges(self, x: Features, t: float | None) -> None:
         if self._first_t is None and t is not None:
             self._first_t = t
-        self._counts.learn_one(self._rates(x), t)
         for k in ("pcie_link_width", "pcie_link_gen"):
             v = x.get(k)
             if v is not None and v == v:

@@ -196,3 +196,33 @@ def test_job_health_learns_a_scored_tick_as_an_unscored_one():
         plain.__dict__.pop("_memo", None)
         plain.learn_one(x)
     assert pickle.dumps(scored) == pickle.dumps(plain)
+
+
+@pytest.mark.parametrize("make", ["counter_burst", "error_trend"])
+def test_scoring_and_learning_in_one_pass_is_scoring_then_learning(make):
+    """score_then_learn gives score_many's answer and leaves learn_one's state, through bursts and flags."""
+    import pickle
+
+    from pipelines.detect.counter_burst import CounterBurst
+    from pipelines.detect.error_trend import ErrorTrend
+
+    def build():
+        return CounterBurst(window_s=10, warmup_s=20) if make == "counter_burst" else ErrorTrend(warmup_s=30)
+
+    rng = np.random.default_rng(9)
+    fused, reference = build(), build()
+    flagged = 0
+    for t in range(1, 900):
+        burst = 300 < t < 330 or 600 < t < 640
+        x = {f"{g}/{k}": float(rng.poisson(5.0 if burst and g == 1 else 0.002)) for g in range(3)
+             for k in ("ecc_sbe_rate", "pcie_replay_rate")} if make == "counter_burst" else {
+            "ecc_sbe_rate": float(rng.poisson(4.0 if burst else 0.001)), "pcie_link_width": 8.0 if t > 700 else 16.0,
+            "pcie_link_gen": 5.0, "gpu_util_pct": 90.0, "remapped_rows_pending": float(t > 800)}
+        if t == 400:
+            x = {**x, "new_series": 0.0}
+        want = reference.score_many(x, float(t))
+        reference.learn_one(x, float(t))
+        assert fused.score_then_learn(x, float(t)) == want
+        flagged += any(s >= reference.threshold for s in want.values())
+    assert pickle.dumps(fused) == pickle.dumps(reference)
+    assert flagged > 5
