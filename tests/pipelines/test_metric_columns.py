@@ -23,8 +23,8 @@ from schemas.metrics import MetricBatch
 NOW = time.time()
 
 
-def _good(rng: random.Random, node: str) -> dict:
-    n = rng.randrange(1, 40)
+def _good(rng: random.Random, node: str, n: int | None = None) -> dict:
+    n = rng.randrange(1, 40) if n is None else n
     return {"node": node, "ts": NOW - rng.random() * 100, "seq": rng.randrange(1000), "samples": [
         {"gpu": i % 8, "uuid": f"GPU-{i % 8}", "metric": f"m_{i // 8}", "value": rng.random() * 100, "unit": "W"}
         for i in range(n)]}
@@ -81,11 +81,14 @@ def _strict(raw: bytes):
         return str(e)
 
 
-def test_fast_path_agrees_with_the_strict_model_on_good_and_bad_messages():
+@pytest.mark.parametrize("layouts", ["random", "repeated"])
+def test_fast_path_agrees_with_the_strict_model_on_good_and_bad_messages(layouts):
+    """With repeated layouts, a node's usual batch is checked against the layout it sent before: a bad
+    one laid out like a good one must still be refused."""
     rng = random.Random(7)
     messages = []
     for i in range(600):
-        m = _good(rng, f"node-{i % 13}")
+        m = _good(rng, f"node-{i % 13}", None if layouts == "random" else 24)
         if rng.random() < 0.5:
             rng.choice(MUTATIONS)(m)
         messages.append((orjson.dumps(m), i % 3, i))
