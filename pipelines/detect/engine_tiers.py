@@ -180,10 +180,10 @@ class NodeTierSteps:
                 det = self._exhaust.get((res.name, g))
                 if det is None:
                     det = self._exhaust[(res.name, g)] = cfg.build()
-                det.learn_one(x, ts)
-                s = det.score_one(x, ts)
-                self._rows(out, ts, g, det.name, {res.name: s}, det.threshold, det.warm)
-                if not (det.warm and s >= det.threshold):
+                s = det.learn_then_score(x, ts)
+                warm, thr = det.warm, det.threshold
+                self._row(out, ts, g, det.name, res.name, s, thr, warm)
+                if not (warm and s >= thr):
                     continue
                 tte = det.time_to_exhaustion()
                 tte = 0.0 if not math.isfinite(tte) else tte

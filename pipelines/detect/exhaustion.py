@@ -79,8 +79,18 @@ class Exhaustion(Detector):
 
     def learn_one(self, x: Features, t: float | None = None) -> None:
         frac = self._fraction(x)
+        if frac is not None:
+            self._learn_fraction(frac, t)
+
+    def learn_then_score(self, x: Features, t: float | None = None) -> float:
+        """``learn_one(x, t)``, then ``score_one(x, t)``: the engine's tick, ``x`` read once."""
+        frac = self._fraction(x)
         if frac is None:
-            return
+            return 0.0
+        self._learn_fraction(frac, t)
+        return self._score_fraction(frac)
+
+    def _learn_fraction(self, frac: float, t: float | None) -> None:
         if self._last_frac is not None:
             self._incs.append(frac - self._last_frac)
         if t is not None:
@@ -133,12 +143,13 @@ class Exhaustion(Detector):
 
     def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
         frac = self._fraction(x)
-        if frac is None:
-            return {"exhaustion": 0.0}
+        return {"exhaustion": 0.0 if frac is None else self._score_fraction(frac)}
+
+    def _score_fraction(self, frac: float) -> float:
         if frac >= self.full_at and self._rate() > 0:
-            return {"exhaustion": self.horizon_s / self.interval()}  # already full and still growing
+            return self.horizon_s / self.interval()  # already full and still growing
         tte = self.time_to_exhaustion()
-        return {"exhaustion": 0.0 if not math.isfinite(tte) else self.horizon_s / max(tte, self.interval())}
+        return 0.0 if not math.isfinite(tte) else self.horizon_s / max(tte, self.interval())
 
     def fraction(self) -> float | None:
         """The last used fraction seen."""

@@ -226,3 +226,22 @@ def test_scoring_and_learning_in_one_pass_is_scoring_then_learning(make):
         flagged += any(s >= reference.threshold for s in want.values())
     assert pickle.dumps(fused) == pickle.dumps(reference)
     assert flagged > 5
+
+
+def test_exhaustion_learns_then_scores_in_one_call_as_in_two():
+    import pickle
+
+    from pipelines.detect.exhaustion import Exhaustion
+
+    rng = np.random.default_rng(4)
+    one, two = Exhaustion(window=10, warmup=5), Exhaustion(window=10, warmup=5)
+    used, seen = 20.0, []
+    for t in range(300):
+        used = used + (0.15 if 100 < t < 250 else rng.normal(0, 0.01))  # flat, a leak towards full, flat again
+        x = {"used": used, "free": max(80.0 - used, 0.0)} if t != 50 else {"used": float("nan"), "free": 1.0}
+        two.learn_one(x, float(t))
+        want = two.score_one(x, float(t))
+        assert one.learn_then_score(x, float(t)) == want
+        seen.append(want)
+    assert pickle.dumps(one) == pickle.dumps(two)
+    assert max(seen) >= one.threshold  # the leak was forecast
