@@ -104,23 +104,26 @@ class NodeTierSteps:
         weighted), against the driver smoothed with a first-order lag (temperature follows power in seconds)."""
         st = self.__dict__.setdefault("_fit", {"lag": {}, "n": 0.0, "mx": 0.0, "my": 0.0, "vxx": 0.0, "vxy": 0.0})
         lag = st["lag"]
+        n, mx, my, vxx, vxy = st["n"], st["mx"], st["my"], st["vxx"], st["vxy"]  # the fit, in locals for the loop
         out = {}
         for k, y in x.items():
             v = gpus[int(k)].get(driver)
             if v is None or v != v:
                 out[k] = y
                 continue
-            d = lag.get(k, v) + 0.25 * (v - lag.get(k, v))
+            last = lag.get(k, v)
+            d = last + 0.25 * (v - last)
             lag[k] = d
-            a = max(0.002, 1.0 / (st["n"] + 1.0))
-            st["n"] += 1.0
-            dx, dy = d - st["mx"], y - st["my"]
-            st["mx"] += a * dx
-            st["my"] += a * dy
-            st["vxx"] += a * (dx * (d - st["mx"]) - st["vxx"])
-            st["vxy"] += a * (dx * (y - st["my"]) - st["vxy"])
+            a = max(0.002, 1.0 / (n + 1.0))
+            n += 1.0
+            dx, dy = d - mx, y - my
+            mx += a * dx
+            my += a * dy
+            vxx += a * (dx * (d - mx) - vxx)
+            vxy += a * (dx * (y - my) - vxy)
             out[k] = (y, d)
-        slope = st["vxy"] / st["vxx"] if st["vxx"] > 1e-9 else 0.0
+        st.update(n=n, mx=mx, my=my, vxx=vxx, vxy=vxy)
+        slope = vxy / vxx if vxx > 1e-9 else 0.0
         slope = min(max(slope, 0.0), 1.0)
         drivers = sorted(v[1] for v in out.values() if isinstance(v, tuple))
         if not drivers:

@@ -77,10 +77,13 @@ class Straggler(Detector):
 
     def _busy(self, by_metric: dict[str, dict[str, float]]) -> bool:
         busy = [v for v in by_metric.get(self.busy_metric, {}).values() if v == v]
-        if len(busy) < self.min_members or median(busy) < self.busy_floor:
+        if len(busy) < self.min_members:
+            return False
+        med = median(busy)
+        if med < self.busy_floor:
             return False
         gate = getattr(self, "_gate", None)
-        return gate is None or not gate._settling(median(busy))
+        return gate is None or not gate._settling(med)
 
     def per_metric(self, x: Features) -> dict[str, dict[str, float]]:
         """z per metric per member (all zero while the peers are not busy)."""
