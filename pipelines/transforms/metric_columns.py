@@ -220,7 +220,11 @@ class _Builder:
 
     def build(self) -> MetricColumns:
         c = self.cols
-        if self.counts:
+        if len(self.counts) == 1:  # a worker's usual poll: one message, nothing to join
+            c.ts, c.value = self.ts[0], self.value[0].astype(np.float64, copy=False)
+            c.gpu = self.gpu[0].astype(np.int16)
+            c.batch = np.zeros(self.counts[0], np.int32)
+        elif self.counts:
             c.ts = np.concatenate(self.ts)
             c.gpu = np.concatenate(self.gpu).astype(np.int16, copy=False)
             c.value = np.concatenate(self.value).astype(np.float64, copy=False)

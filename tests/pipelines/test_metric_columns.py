@@ -147,3 +147,16 @@ def test_buffered_samples_share_equal_labels_and_names_and_keep_their_values():
     assert len({id(d) for d in cols.labels}) == 2, "each sample held its own labels dict"
     assert len({id(m) for m in cols.metric}) == 2 and len({id(u) for u in cols.uuid}) == 4
     assert cols.to_arrow().column("labels").to_pylist()[2] == [("job", "job-1"), ("pod", "pod-1")]
+
+
+def test_a_message_decoded_alone_gives_the_columns_it_gives_among_others():
+    rng = random.Random(5)
+    raws = [orjson.dumps(_good(rng, f"node-{i % 3}", 12)) for i in range(9)]
+    together, _ = decode_metric_messages([(raw, 0, i) for i, raw in enumerate(raws)], now=NOW)
+    alone = [decode_metric_messages([(raw, 0, i)], now=NOW)[0] for i, raw in enumerate(raws)]
+    for name in ("ts", "gpu", "value", "src_offset"):
+        joined = np.concatenate([getattr(c, name) for c in alone])
+        assert joined.dtype == getattr(together, name).dtype, name
+        np.testing.assert_array_equal(joined, getattr(together, name), err_msg=name)
+    assert all(c.batch.tolist() == [0] * len(c) and c.batch.dtype == np.int32 for c in alone)
+    assert sum((c.metric for c in alone), []) == together.metric
