@@ -109,6 +109,10 @@ def _group_samples(gpu, metric: list[str], value: list[float], labels: list[dict
     return gpus, gpu_job, jobs, labelled
 
 
+def _without_season(shared: dict) -> tuple:
+    return tuple(sorted((k, v) for k, v in shared.items() if k not in ("season_s", "season_bins")))
+
+
 class _TickPlan(NamedTuple):
     """How tier 1 gathers a tick laid out like ``sig`` (GPUs, and each GPU's metric names in order)."""
 
@@ -217,22 +221,40 @@ class NodeDetectors(NodeTierSteps):
 
     # -- tier 1 ----------------------------------------------------------------------------
     def _tier1_setup(self) -> None:
-        """Families scored by robust_zscore share banks (one numpy call per bank per tick)."""
+        """Families scored by robust_zscore share banks (one numpy call per bank per tick).
+
+        Families whose detector parameters differ only in having a seasonal profile or not share one bank,
+        the others' series marked not ``seasonal``: one call a tick for the usual configuration, not one for
+        the seasonal families and one for the rest (issue 10)."""
         self._banks: list[RobustZScore] = []
         bank_of: dict[tuple, int] = {}
         self._others: dict[str, object] = {}
         self._metric_info: dict[str, tuple] = {}  # metric -> (family, bank or -1, series params, counter)
+        seasons: dict[tuple, set] = {}  # bank parameters but the season -> the seasons asked for with them
+        for fam in self.config.families.values():
+            if fam.enabled and fam.detector == RobustZScore.name:
+                shared = {k: v for k, v in fam.params.items() if k not in SERIES_PARAMS}
+                if shared.get("season_s", 0.0) > 0:
+                    seasons.setdefault(_without_season(shared), set()).add(
+                        (shared["season_s"], shared.get("season_bins", 24)))
         for name, fam in self.config.families.items():
             if not fam.enabled:
                 continue
             if fam.detector == RobustZScore.name:
                 shared = {k: v for k, v in fam.params.items() if k not in SERIES_PARAMS}
+                series = {k: v for k, v in fam.params.items() if k in SERIES_PARAMS}
+                rest = _without_season(shared)
+                found = seasons.get(rest, set())
+                if len(found) == 1:  # one season among families alike: one bank, series seasonal or not
+                    season_s, season_bins = next(iter(found))
+                    if shared.get("season_s", 0.0) <= 0:
+                        series["seasonal"] = False
+                    shared = {**dict(rest), "season_s": season_s, "season_bins": season_bins}
                 key = tuple(sorted(shared.items()))
                 if key not in bank_of:
                     bank_of[key] = len(self._banks)
                     self._banks.append(RobustZScore(**shared))
                 bank = bank_of[key]
-                series = {k: v for k, v in fam.params.items() if k in SERIES_PARAMS}
             else:
                 self._others[name] = fam.build()
                 bank, series = -1, {}

@@ -40,7 +40,7 @@ _DIRECTIONS = {"up": 1.0, "down": -1.0, "both": 0.0}
 _REWARM = 20  # points a re-baselined series learns its new scale before it is scored again
 #: Parameters that may differ per series (given to :meth:`RobustZScore.slots`).
 SERIES_PARAMS = ("alpha", "scale_alpha", "clip", "min_scale", "rel_scale", "warmup", "threshold_z",
-                 "direction", "adapt_after")
+                 "direction", "adapt_after", "seasonal")
 
 
 @register
@@ -58,6 +58,9 @@ class RobustZScore(Detector):
     direction: ``up``, ``down`` or ``both``: which side of the baseline counts.
     adapt_after: consecutive flagged samples after which a series learns again.
     season_s, season_bins: seasonal-naive profile (off when season_s is 0).
+    seasonal: whether a series keeps the seasonal profile (when season_s is set). Families with and
+      without one share a detector this way: one numpy call per node tick instead of one per family
+      group (issue 10).
     flagged_scale: weight (relative to scale_alpha) with which flagged points widen the scale, their
       residual clipped at ``clip`` scales; 0 keeps flagged points out of the scale. A series flagged
       again and again (quantised, spiky, mostly zero) is noisier than it looked, not faulty each time.
@@ -72,7 +75,7 @@ class RobustZScore(Detector):
                  min_scale: float = 1e-3, rel_scale: float = 0.0, warmup: int = 60,
                  threshold_z: float = 6.0, direction: str = "both", adapt_after: int = 300,
                  season_s: float = 0.0, season_bins: int = 24, flagged_scale: float = 0.0, tail_decay: float = 0.0,
-                 seed: int = 0) -> None:
+                 seasonal: bool = True, seed: int = 0) -> None:
         self.alpha = alpha
         self.scale_alpha = scale_alpha
         self.clip = clip
@@ -86,6 +89,7 @@ class RobustZScore(Detector):
         self.season_bins = season_bins
         self.flagged_scale = flagged_scale
         self.tail_decay = tail_decay
+        self.seasonal = seasonal
         self.seed = seed
         self._defaults = self._series_params({})
         self._slot: dict = {}
@@ -128,7 +132,7 @@ class RobustZScore(Detector):
             grow("_season_seen", (capacity, self.season_bins), bool)
         p = self._params.T
         (self._alpha, self._salpha, self._clip, self._min, self._rel, self._warm, self._thr, self._dir,
-         self._adapt) = p  # views, one row per parameter
+         self._adapt, self._seasonal) = p  # views, one row per parameter
 
     def slots(self, keys: list, params: dict | None = None) -> np.ndarray:
         """Array positions of ``keys``, allocating new series (with ``params`` overriding the defaults)."""
@@ -150,7 +154,8 @@ class RobustZScore(Detector):
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_alpha", "_salpha", "_clip", "_min", "_rel", "_warm", "_thr", "_dir", "_adapt")}
+                 if k not in ("_alpha", "_salpha", "_clip", "_min", "_rel", "_warm", "_thr", "_dir", "_adapt",
+                              "_seasonal")}
         n = self._n  # store only the used part of the arrays: checkpoints stay compact
         for k in self._ARRAYS:
             if k in state:
@@ -159,6 +164,12 @@ class RobustZScore(Detector):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("seasonal", True)
+        width = len(SERIES_PARAMS)
+        if self._params.shape[1] < width:  # checkpointed before "seasonal": every series of a detector was
+            pad = np.ones((len(self._params), width - self._params.shape[1]))
+            self._params = np.hstack([self._params, pad])
+            self._defaults = np.concatenate([self._defaults, np.ones(width - len(self._defaults))])
         self._alloc(max(16, 2 * self._n))
 
     # -- vectorised core --------------------------------------------------------------------
@@ -239,7 +250,7 @@ class RobustZScore(Detector):
             cur = self._season[idx, bin_]
             upd = np.where(seen, cur + p[:, 0] * (values - cur), values)
             self._season[idx, bin_] = np.where(finite, upd, cur)
-            self._season_seen[idx, bin_] = seen | finite
+            self._season_seen[idx, bin_] = seen | (finite & (p[:, 9] > 0))  # never seen: never used
 
     def _learn_quiet(self, idx, values, resid, absr, scale, p, bin_) -> None:
         """:meth:`_learn` for the usual tick: every series warm, finite, and unflagged now and not in a flagged
@@ -255,7 +266,7 @@ class RobustZScore(Detector):
             cur = self._season[idx, bin_]
             seen = self._season_seen[idx, bin_]
             self._season[idx, bin_] = np.where(seen, cur + p[:, 0] * (values - cur), values)
-            self._season_seen[idx, bin_] = True
+            self._season_seen[idx, bin_] = seen | (p[:, 9] > 0)
 
     def baseline(self, idx: np.ndarray) -> np.ndarray:
         """The current level of each series: the value a z-score is measured against."""

@@ -245,3 +245,44 @@ def test_exhaustion_learns_then_scores_in_one_call_as_in_two():
         seen.append(want)
     assert pickle.dumps(one) == pickle.dumps(two)
     assert max(seen) >= one.threshold  # the leak was forecast
+
+
+def test_a_detector_checkpointed_before_series_could_be_unseasonal_restores_and_scores_alike():
+    """Checkpoints made before the ``seasonal`` series parameter hold one column fewer: every series of a
+    seasonal detector was seasonal then, and still is."""
+    rng = np.random.default_rng(2)
+    params = {"warmup": 10, "season_s": 3600.0, "season_bins": 6}
+    now, old = RobustZScore(**params), RobustZScore(**params)
+    keys = [("g", i) for i in range(6)]
+    x = _series(rng, 200, 6)
+    for t in range(100):
+        for d in (now, old):
+            d.step(d.slots(keys), x[t], 1.7e9 + 60.0 * t)
+    state = old.__getstate__()
+    state["_params"] = state["_params"][:, :9]
+    state["_defaults"] = state["_defaults"][:9]
+    del state["seasonal"]
+    restored = RobustZScore.__new__(RobustZScore)
+    restored.__setstate__(state)
+    restored.slots([("g", 6)])  # a series added after the restore takes the detector's default
+    now.slots([("g", 6)])
+    for t in range(100, 200):
+        ts = 1.7e9 + 60.0 * t
+        np.testing.assert_array_equal(restored.step(np.arange(6), x[t], ts), now.step(np.arange(6), x[t], ts))
+    np.testing.assert_array_equal(restored._params[:7], now._params[:7])
+
+
+def test_unseasonal_series_sharing_a_seasonal_detector_score_as_in_a_detector_of_their_own():
+    rng = np.random.default_rng(8)
+    x = _series(rng, 400, 8)
+    shared = RobustZScore(warmup=20, season_s=3600.0, season_bins=12)
+    plain = RobustZScore(warmup=20)
+    seasonal = RobustZScore(warmup=20, season_s=3600.0, season_bins=12)
+    shared.slots([("s", i) for i in range(4)])
+    shared.slots([("p", i) for i in range(4)], {"seasonal": False})
+    for t in range(400):
+        ts = 1.7e9 + 60.0 * t
+        z = shared.step(np.arange(8), x[t], ts)
+        np.testing.assert_array_equal(z[:4], seasonal.step(seasonal.slots([("s", i) for i in range(4)]), x[t, :4], ts))
+        np.testing.assert_array_equal(z[4:], plain.step(plain.slots([("p", i) for i in range(4)]), x[t, 4:], ts))
+    assert not shared._season_seen[4:8].any() and shared._season_seen[:4].any()
