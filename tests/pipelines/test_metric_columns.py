@@ -149,6 +149,27 @@ def test_buffered_samples_share_equal_labels_and_names_and_keep_their_values():
     assert cols.to_arrow().column("labels").to_pylist()[2] == [("job", "job-1"), ("pod", "pod-1")]
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_labels_column_holds_each_rows_labels_and_inserts(store, shared):
+    """Shared label dicts are encoded once each and taken per row; labels hardly shared, row by row."""
+    rng = random.Random(3)
+    sets = [{}, {"job": "j1", "pod": "p-1"}, {"job": "j2"}, {"mount": "/data", "pod": "ü"}]
+    messages = []
+    for i in range(12):
+        m = _good(rng, f"n{i % 3}", 30)
+        for s in m["samples"]:
+            s["labels"] = rng.choice(sets) if shared else {"pid": str(rng.randrange(10**6))}
+        messages.append((orjson.dumps(m), 0, i))
+    cols, rejected = decode_metric_messages(messages, now=NOW)
+    assert not rejected
+    table = cols.to_arrow()
+    assert table.column("labels").to_pylist() == [list(d.items()) for d in cols.labels]
+    store._client.insert_arrow(f"{store.database}.metrics_raw", table)
+    got = store.query(f"SELECT src_offset, gpu, metric, labels FROM {store.database}.metrics_raw").rows
+    want = {(int(o), int(g), m): d for o, g, m, d in zip(cols.src_offset, cols.gpu, cols.metric, cols.labels)}
+    assert {(o, g, m): dict(d) for o, g, m, d in got} == want
+
+
 def test_a_message_decoded_alone_gives_the_columns_it_gives_among_others():
     rng = random.Random(5)
     raws = [orjson.dumps(_good(rng, f"node-{i % 3}", 12)) for i in range(9)]
