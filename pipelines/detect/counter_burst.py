@@ -189,6 +189,9 @@ class CounterBurst(Detector):
                 if out is not None:
                     out[k] = 0.0
                 series[k] = _Series(t)
+                earliest = self.__dict__.get("_earliest")
+                if earliest is not None and t < earliest:
+                    self._earliest = t
                 continue
             if v == 0 and not s.recent:
                 if out is not None:
@@ -218,8 +221,13 @@ class CounterBurst(Detector):
                 s.anchor_t = t
             s.settle(t, decay)
             s.events += c
-        if not self._warm and any(t - s.first_t >= self.warmup_s for s in series.values()):
-            self._warm = True
+        if not self._warm and series:
+            # warm once its oldest series is warmup_s old: the oldest first time is kept, not looked for each tick
+            earliest = self.__dict__.get("_earliest")
+            if earliest is None:
+                earliest = self._earliest = min(s.first_t for s in series.values())
+            if t - earliest >= self.warmup_s:
+                self._warm = True
 
     @property
     def threshold(self) -> float:

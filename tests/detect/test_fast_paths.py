@@ -286,3 +286,17 @@ def test_unseasonal_series_sharing_a_seasonal_detector_score_as_in_a_detector_of
         np.testing.assert_array_equal(z[:4], seasonal.step(seasonal.slots([("s", i) for i in range(4)]), x[t, :4], ts))
         np.testing.assert_array_equal(z[4:], plain.step(plain.slots([("p", i) for i in range(4)]), x[t, 4:], ts))
     assert not shared._season_seen[4:8].any() and shared._season_seen[:4].any()
+
+
+def test_a_counter_burst_warms_when_its_oldest_series_is_warmup_old():
+    """The oldest first time is kept rather than looked for every tick; a series first seen at an earlier
+    time than the kept one (timestamps need not rise) moves it."""
+    from pipelines.detect.counter_burst import CounterBurst
+
+    d = CounterBurst(warmup_s=100)
+    d.learn_one({"a": 0.0}, t=1000.0)
+    d.learn_one({"a": 0.0}, t=1050.0)
+    d.learn_one({"b": 0.0}, t=960.0)  # first seen "earlier"
+    assert not d.warm
+    d.learn_one({"a": 0.0, "b": 0.0}, t=1061.0)  # 101 s after b's first time, 61 after a's
+    assert d.warm
