@@ -230,14 +230,16 @@ class RuleSet:
                     i = int(ix_r[h])
                     found.append((i, pos, self._condition(rule, node, int(gpu[i]), uuid[i], float(ts[i]),
                                                           float(observed[h]), labels[i])))
-            for i in ix.tolist() if counters else ():  # counter history: sample by sample, as evaluate()
+            if not counters:
+                continue
+            # counter history: sample by sample, as evaluate(), the samples' columns as Python lists once
+            for i, g, t, v in zip(ix.tolist(), gpu[ix].tolist(), ts[ix].tolist(), value[ix].tolist()):
                 for pos, rule in counters:
                     if rule.match and not _matches(rule, labels[i]):
                         continue
-                    inc = self._increase(rule, node, int(gpu[i]), m, float(ts[i]), float(value[i]))
+                    inc = self._increase(rule, node, g, m, t, v)
                     if inc is not None and _OPS[rule.op](inc, rule.threshold):
-                        found.append((i, pos, self._condition(rule, node, int(gpu[i]), uuid[i], float(ts[i]),
-                                                              inc, labels[i])))
+                        found.append((i, pos, self._condition(rule, node, g, uuid[i], t, inc, labels[i])))
         found.sort(key=lambda f: (f[0], f[1]))
         return [c for _, _, c in found]
 
