@@ -157,9 +157,10 @@ class NodeDetectors(NodeTierSteps):
         return self.observe_columns(batch.node, batch.ts, [x.gpu for x in s], [x.metric for x in s],
                                     [x.value for x in s], [x.labels for x in s])
 
-    def observe_columns(self, node: str, ts: float, gpu: list[int], metric: list[str], value: list[float],
-                        labels: list[dict]) -> Observation:
-        """:meth:`observe` for a batch given as columns (each sample's own labels), as the pipeline decodes it."""
+    def observe_columns(self, node: str, ts: float, gpu: list[int] | np.ndarray, metric: list[str],
+                        value: list[float], labels: list[dict]) -> Observation:
+        """:meth:`observe` for a batch given as columns (each sample's own labels), as the pipeline decodes it
+        (``gpu`` may be its integer array)."""
         ts = float(ts)
         if self._last_ts is not None and ts <= self._last_ts:
             return Observation(fresh=False)

@@ -121,7 +121,7 @@ class MetricsProcessor:
                     nd = self.detectors[node] = self.make_detectors(node)
                 # each sample's own labels: batch-level ones, merged into the stored rows, are not its own
                 t0 = cpu()
-                obs = nd.observe_columns(node, ts, cols.gpu.tolist(), cols.metric, cols.value.tolist(),
+                obs = nd.observe_columns(node, ts, cols.gpu, cols.metric, cols.value.tolist(),
                                          cols.own_labels.get(0, cols.labels))
                 _DETECTORS_CPU.inc(cpu() - t0)
                 sink.add(ANOMALY_SCORES.name, obs.scores)
