@@ -63,26 +63,33 @@ def _synchronous_members(gpu_job: dict[int, str], labelled: set[int]) -> set[int
     return set() if labelled else None
 
 
-def _group_samples(gpu, metric: list[str], value: list[float], labels: list[dict]):
+def _gpu_runs(g_arr: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, end, gpu) of each run of one GPU's samples."""
+    n = len(g_arr)
+    if not n:
+        return []
+    cuts = (np.flatnonzero(g_arr[1:] != g_arr[:-1]) + 1).tolist()
+    starts = [0, *cuts]
+    return list(zip(starts, [*cuts, n], g_arr[starts].tolist()))
+
+
+def _group_samples(gpu, metric: list[str], value: list[float], labels: list[dict], runs=None):
     """A batch's samples grouped per GPU: ``gpus`` (gpu -> metric -> value, in order of appearance, the last
     value of a repeated metric kept), ``gpu_job`` (gpu -> its samples' last job label), ``jobs`` (job -> its
     node-level ``job_*`` metrics) and the GPUs that carry any label.
 
     An agent sends each GPU's samples together, so the batch is cut into runs of one GPU and each run is taken
     whole (``dict(zip(...))`` at C speed) rather than sample by sample: ~37 µs of a node's tick instead of ~55
-    (issue 10). Node-level samples (gpu < 0: jobs, host) still go one by one.
+    (issue 10). Node-level samples (gpu < 0: jobs, host) still go one by one. ``runs`` are the runs of
+    :func:`_gpu_runs`, when the caller has them.
     """
-    g_arr = np.asarray(gpu)
-    n = len(g_arr)
     gpus: dict[int, dict[str, float]] = {}
     gpu_job: dict[int, str] = {}
     jobs: dict[str, dict[str, float]] = {}
     labelled: set[int] = set()
-    if not n:
+    if not len(gpu):
         return gpus, gpu_job, jobs, labelled
-    cuts = (np.flatnonzero(g_arr[1:] != g_arr[:-1]) + 1).tolist()
-    starts = [0, *cuts]
-    for a, b, g in zip(starts, [*cuts, n], g_arr[starts].tolist()):
+    for a, b, g in runs if runs is not None else _gpu_runs(np.asarray(gpu)):
         if g < 0:
             for s_metric, s_value, s_labels in zip(metric[a:b], value[a:b], labels[a:b]):
                 if s_metric.startswith("job_"):
@@ -167,7 +174,11 @@ class NodeDetectors(NodeTierSteps):
         self._last_ts = ts
         self._ticks += 1
         self.node = node
-        gpus, gpu_job, jobs, labelled = _group_samples(gpu, metric, value, labels)
+        g_arr = np.asarray(gpu)
+        last = self.__dict__.get("_runs")  # the node's GPUs come in the same order every scrape, as a rule
+        if last is None or not np.array_equal(last[0], g_arr):
+            last = self._runs = (g_arr.copy(), _gpu_runs(g_arr))
+        gpus, gpu_job, jobs, labelled = _group_samples(gpu, metric, value, labels, last[1])
         out = Observation()
         self._seen_fps: set[str] = set()
         self._sync = _synchronous_members(gpu_job, labelled)
@@ -528,7 +539,7 @@ class NodeDetectors(NodeTierSteps):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts", "_tplan"):
+        for tick_local in ("_t1", "_seen_fps", "_rates", "_sync", "_plan", "_layouts", "_tplan", "_runs"):
             state.pop(tick_local, None)
         return state
 
