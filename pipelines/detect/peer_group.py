@@ -36,6 +36,15 @@ def median(vals) -> float:
 _SIGMA_PER_MEAN_ABS = 1.2533
 
 
+def _finite(x: Features) -> dict[str, float]:
+    """The members with a finite number, as floats: ``x`` itself when every value is a finite float (the
+    usual tick, told by one sum instead of a test per member)."""
+    values = x.values()
+    if set(map(type, values)) == {float} and math.isfinite(sum(values)):
+        return x
+    return {k: float(v) for k, v in x.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
 @register
 class PeerGroup(Detector):
     """Robust deviation of each member from its peers' median.
@@ -98,7 +107,7 @@ class PeerGroup(Detector):
     def _track(self, x: Features) -> None:
         if self.max_median_step is None:
             return
-        vals = [float(v) for v in x.values() if isinstance(v, (int, float)) and math.isfinite(v)]
+        vals = list(_finite(x).values())
         if not vals:
             return
         med = median(vals)
@@ -123,7 +132,7 @@ class PeerGroup(Detector):
         return judged
 
     def _judge(self, x: Features) -> tuple[dict[str, float], float, float] | None:
-        vals = {k: float(v) for k, v in x.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        vals = _finite(x)
         if len(vals) < self.min_members:
             return None
         med = median(vals.values())
@@ -136,7 +145,7 @@ class PeerGroup(Detector):
         # the spread that counts is of the residuals, once each member's usual offset is taken out: chips that
         # always differ by a few percent must not widen the scale a slow one is measured in
         rmed = median(resid.values())
-        mad = median(abs(r - rmed) for r in resid.values())
+        mad = median([abs(r - rmed) for r in resid.values()])
         scale = max(self.min_scale, self.rel_scale * abs(med), self._noise, _SIGMA_PER_MAD * mad)
         return resid, med, scale
 
@@ -173,15 +182,16 @@ class PeerGroup(Detector):
         a = max(self.alpha, 0.1) if warming else self.alpha
         abs_sum, n = 0.0, 0
         held = self.__dict__.setdefault("_held", {})
+        suspect = self.learn_below * self.threshold_z
         for k, r in resid.items():
-            if not warming and abs(r) / scale >= self.learn_below * self.threshold_z:
+            if not warming and abs(r) / scale >= suspect:
                 # a suspect member teaches us nothing about normal, for a bounded time: a member that stays
                 # different for ``adapt_after`` ticks has a new normal (a swapped part, a new clock policy)
                 held[k] = held.get(k, 0) + 1
                 if held[k] < self.adapt_after:
                     continue
                 r = math.copysign(min(abs(r), self.threshold_z * scale), r)
-            else:
+            elif held:
                 held.pop(k, None)
             self._offset[k] = self._offset.get(k, 0.0) + a * r
             abs_sum += abs(r)

@@ -300,3 +300,21 @@ def test_a_counter_burst_warms_when_its_oldest_series_is_warmup_old():
     assert not d.warm
     d.learn_one({"a": 0.0, "b": 0.0}, t=1061.0)  # 101 s after b's first time, 61 after a's
     assert d.warm
+
+
+@pytest.mark.parametrize("x", [
+    {"0": 60.0, "1": 61.5, "2": 59.0},
+    {"0": 60.0, "1": float("nan"), "2": 59.0},
+    {"0": 60.0, "1": float("inf"), "2": -float("inf")},
+    {"0": 60, "1": True, "2": 59.0, "3": None, "4": "x"},
+    {"0": 1e308, "1": 1e308},  # finite members whose sum is not
+    {},
+])
+def test_a_peer_groups_finite_members_are_found_alike_on_the_quick_path(x):
+    import math
+
+    from pipelines.detect.peer_group import _finite
+
+    want = {k: float(v) for k, v in x.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    got = _finite(x)
+    assert got == want and all(type(v) is float for v in got.values())
