@@ -377,18 +377,14 @@ class NodeDetectors(NodeTierSteps):
             self._tier1_general(ts, gpus, out)
             return
         flat = [v for metrics in gpus.values() for v in metrics.values()]
-        counters = self._counters
-        rates = self._rates = {}
+        self._rates = {}
         others: dict[str, dict[str, float]] = {}
         for at, key, fam, counter, member in plan.slow:
             v = flat[at]
             if counter:
-                prev = counters.get(key)
-                counters[key] = (v, ts)
-                if prev is None or ts <= prev[1]:
+                v = self._counter_rate(key, v, ts)
+                if v is None:
                     continue
-                v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
-                rates[key] = v
             x = others.get(fam)
             if x is None:
                 x = others[fam] = {}
@@ -408,6 +404,17 @@ class NodeDetectors(NodeTierSteps):
                 self._tier1_verdicts(ts, keys, values, base, z, thr, anom, det.name, rows, out, groups)
         self._tier1_others(ts, others, rows, out)
 
+    def _counter_rate(self, key: tuple[int, str], v: float, ts: float) -> float | None:
+        """Counter series ``key``'s per-second rate now that it reads ``v`` (None at its first reading, or one
+        not newer than the last), kept in this tick's rates for the early warning."""
+        counters = self._counters
+        prev = counters.get(key)
+        counters[key] = (v, ts)
+        if prev is None or ts <= prev[1]:
+            return None
+        rate = self._rates[key] = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
+        return rate
+
     def _tier1_general(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
         """Tier 1 of any tick (see :meth:`_tick_plan` for the usual one)."""
         # the usual tick repeats the last one's layout (the same metrics of each GPU, in the same order): the
@@ -415,8 +422,7 @@ class NodeDetectors(NodeTierSteps):
         layouts = self.__dict__.get("_layouts")
         if layouts is None or len(layouts) > 64 + 4 * len(gpus):
             layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
-        counters = self._counters
-        rates = self._rates = {}
+        self._rates = {}
         nb = len(self._banks)
         idx: list[list[int]] = [[] for _ in range(nb)]
         vals: list[list[float]] = [[] for _ in range(nb)]
@@ -435,12 +441,9 @@ class NodeDetectors(NodeTierSteps):
             for j, key, (fam, bank, slot, counter), member in lay[1]:
                 v = vl[j]
                 if counter:
-                    prev = counters.get(key)
-                    counters[key] = (v, ts)
-                    if prev is None or ts <= prev[1]:
+                    v = self._counter_rate(key, v, ts)
+                    if v is None:
                         continue
-                    v = max(0.0, (v - prev[0]) / (ts - prev[1]))  # a counter that went down was reset
-                    rates[key] = v
                 if bank < 0:
                     x = others.get(fam)
                     if x is None:

@@ -65,9 +65,13 @@ class ErrorTrend(Detector):
         return {k: float(x[k]) for k in RATES if k in x}
 
     def score_many(self, x: Features, t: float | None = None) -> dict[str, float]:
+        return self._scores(x, t, self._counts.score_many)
+
+    def _scores(self, x: Features, t: float | None, count_scores) -> dict[str, float]:
+        """Every signal's score, the counters' from ``count_scores`` (scoring, or scoring and learning)."""
         out = dict.fromkeys([k for k in (*RATES, *GAUGES) if k in x], 0.0)
         thr = self._counts.threshold
-        for k, s in self._counts.score_many(self._rates(x), t).items():
+        for k, s in count_scores(self._rates(x), t).items():
             out[k] = s / thr
         self._judge_gauges(x, t, out)
         return out
@@ -87,11 +91,7 @@ class ErrorTrend(Detector):
 
     def score_then_learn(self, x: Features, t: float | None = None) -> dict[str, float]:
         """One pass: the counters are scored and learned together, the gauges judged before they are learned."""
-        out = dict.fromkeys([k for k in (*RATES, *GAUGES) if k in x], 0.0)
-        thr = self._counts.threshold
-        for k, s in self._counts.score_then_learn(self._rates(x), t).items():
-            out[k] = s / thr
-        self._judge_gauges(x, t, out)
+        out = self._scores(x, t, self._counts.score_then_learn)
         self._learn_gauges(x, t)
         return out
 
