@@ -107,15 +107,24 @@ def test_every_fault_kind_alerts_on_its_gpu_and_nowhere_else(stack, receiver):
     sources = {r["alertname"]: r["source"] for r in rows if r["status"] == "firing"}
     assert sources["GpuStraggler"] == sources["GpuStalled"] == "straggler" and sources["GpuXidError"] == "xid"
 
-    # Alertmanager-style webhook: every firing alert carries an evidence query that shows its data
-    def received():
-        return [a for b in receiver.bodies() for a in b["alerts"] if a["status"] == "firing"]
+    # Alertmanager-style webhook: every incident is paged as firing, and every condition that joined it reaches
+    # the receiver. A condition joining late is sent in a firing update, or, when the replay (minutes of data in
+    # about a second) puts the update and the resolution in one group interval (1 s), in the resolution: a
+    # group's notification carries each alert's state at that moment, as Alertmanager's does.
+    def received(status: str | None = "firing"):
+        return [a for b in receiver.bodies() for a in b["alerts"] if status is None or a["status"] == status]
 
     def received_names():
-        return {n.strip() for a in received() for n in a["annotations"].get("conditions", "").split(",")}
+        return {n.strip() for a in received(None) for n in a["annotations"].get("conditions", "").split(",")}
+
+    def paged():
+        return {(a["labels"]["alertname"], a["labels"]["node"]) for a in received()}
 
     all_names = set().union(*(names for *_, names, _ in FAULTS.values()))
-    wait_for(lambda: received_names() >= all_names, 60, what="the receiver to get every firing condition")
+    incidents = {(r["alertname"], r["node"]) for r in rows if r["status"] == "firing"}
+    wait_for(lambda: paged() >= incidents and received_names() >= all_names, 60,
+             what="the receiver to be paged for every incident and to get every condition")
+    # every firing alert carries an evidence query that shows its data
     for a in received():
         labels = a["labels"]
         query = a["annotations"].get("evidence_query", "")
