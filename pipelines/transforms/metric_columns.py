@@ -298,6 +298,8 @@ _START = object()  # precedes the first label set (equal to none)
 #: node -> (gpus, metric names, uuids, units) of its last batch that passed every check and has no series
 #: twice: a batch laid out alike needs only its values and labels checked (issue 10). Names are interned.
 _LAYOUTS: dict[str, tuple[list, list, list, list]] = {}
+#: Layouts kept at most: ~6 KB each for a node of 8 GPUs, so at most ~60 MB (a worker owns a few thousand nodes).
+LAYOUTS_KEPT = 10_000
 #: label items -> the one dict that stands for them (:func:`_shared_labels`)
 _LABELS_MEMO: dict[tuple, dict] = {}
 
@@ -392,7 +394,7 @@ def _fast_path(out: _Builder, raw: bytes, partition: int, offset: int, lo: float
             return False
     uuid, metric, unit = list(map(intern, uuid)), list(map(intern, metric)), list(map(intern, unit))
     if not stamped and len(set(series)) == len(series):
-        if len(_LAYOUTS) > 100_000:  # nodes come and go
+        if len(_LAYOUTS) >= LAYOUTS_KEPT:  # nodes come and go; a stream of made-up node names must not grow it
             _LAYOUTS.clear()
         _LAYOUTS[node] = (gpu, metric, uuid, unit)
     out.add(node, float(bts), partition, offset, ts, g, v, uuid, metric, unit, _shared_labels(*runs))

@@ -181,3 +181,13 @@ def test_a_message_decoded_alone_gives_the_columns_it_gives_among_others():
         np.testing.assert_array_equal(joined, getattr(together, name), err_msg=name)
     assert all(c.batch.tolist() == [0] * len(c) and c.batch.dtype == np.int32 for c in alone)
     assert sum((c.metric for c in alone), []) == together.metric
+
+
+def test_a_stream_of_new_node_names_does_not_grow_the_layouts_kept():
+    from pipelines.transforms import metric_columns
+
+    rng = random.Random(9)
+    for i in range(metric_columns.LAYOUTS_KEPT + 50):
+        cols, rejected = decode_metric_messages([(orjson.dumps(_good(rng, f"made-up-{i}", 3)), 0, i)], now=NOW)
+        assert not rejected and len(cols) == 3
+    assert len(metric_columns._LAYOUTS) <= metric_columns.LAYOUTS_KEPT
