@@ -135,6 +135,14 @@ class Tier1Steps:
             b[3].append(key)
         return list(banks.values()), slow
 
+    def _gpu_layouts(self, gpus: dict[int, dict[str, float]]) -> dict:
+        """(gpu, metric names) -> :meth:`_layout`; derived, not checkpointed (like ``_plan``), and started anew
+        when layouts that come and go pile up."""
+        layouts = self.__dict__.get("_layouts")
+        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
+            layouts = self._layouts = {}
+        return layouts
+
     def _tick_plan(self, gpus: dict[int, dict[str, float]]) -> _TickPlan | None:
         """The plan of a tick laid out like the last one (the same GPUs reporting the same metrics in the same
         order: the usual tick), worked out once; None when a counter feeds a bank (the general path)."""
@@ -142,9 +150,7 @@ class Tier1Steps:
         plan = self.__dict__.get("_tplan")
         if plan is not None and plan.sig == sig:
             return plan
-        layouts = self.__dict__.get("_layouts")
-        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
-            layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
+        layouts = self._gpu_layouts(gpus)
         nb = len(self._banks)
         pos: list[list[int]] = [[] for _ in range(nb)]
         idx: list[list[int]] = [[] for _ in range(nb)]
@@ -203,15 +209,18 @@ class Tier1Steps:
         if plan.banks:
             arr = np.array(flat)
             for b, pos, ix, keys, groups in plan.banks:
-                det = self._banks[b]
-                values = arr[pos]
-                base = det.baseline(ix)
-                z = det.step(ix, values, ts)
-                thr = det.thresholds(ix)
-                anom = det.series_warm(ix) & (z >= thr)
-                self._t1.append((keys, values, base, z))
-                self._tier1_verdicts(ts, keys, values, base, z, thr, anom, det.name, rows, out, groups)
+                self._score_bank(ts, self._banks[b], ix, keys, arr[pos], rows, out, groups)
         self._tier1_others(ts, others, rows, out)
+
+    def _score_bank(self, ts: float, det: RobustZScore, ix, keys: list, values: np.ndarray, rows: str,
+                    out: Observation, groups=None) -> None:
+        """Score and learn one bank's series of the tick (positions or a slice ``ix``), then its verdicts."""
+        base = det.baseline(ix)
+        z = det.step(ix, values, ts)
+        thr = det.thresholds(ix)
+        anom = det.series_warm(ix) & (z >= thr)
+        self._t1.append((keys, values, base, z))
+        self._tier1_verdicts(ts, keys, values, base, z, thr, anom, det.name, rows, out, groups)
 
     def _counter_rate(self, key: tuple[int, str], v: float, ts: float) -> float | None:
         """Counter series ``key``'s per-second rate now that it reads ``v`` (None at its first reading, or one
@@ -225,12 +234,9 @@ class Tier1Steps:
         return rate
 
     def _tier1_general(self, ts: float, gpus: dict[int, dict[str, float]], out: Observation) -> None:
-        """Tier 1 of any tick (see :meth:`_tick_plan` for the usual one)."""
-        # the usual tick repeats the last one's layout (the same metrics of each GPU, in the same order): the
-        # layout's plan is worked out once, and the values are gathered per bank with one list comprehension
-        layouts = self.__dict__.get("_layouts")
-        if layouts is None or len(layouts) > 64 + 4 * len(gpus):
-            layouts = self._layouts = {}  # derived, not checkpointed (like _plan)
+        """Tier 1 of any tick (see :meth:`_tick_plan` for the usual one): each GPU's layout, its values gathered
+        per bank."""
+        layouts = self._gpu_layouts(gpus)
         self._rates = {}
         nb = len(self._banks)
         idx: list[list[int]] = [[] for _ in range(nb)]
@@ -265,16 +271,8 @@ class Tier1Steps:
         self._t1 = []  # this tick's (keys, values, baselines, z), for evidence
         rows = self.config.score_rows
         for b, det in enumerate(self._banks):
-            if not idx[b]:
-                continue
-            ix = np.array(idx[b], dtype=np.intp)
-            values = np.array(vals[b])
-            base = det.baseline(ix)
-            z = det.step(ix, values, ts)
-            thr = det.thresholds(ix)
-            anom = det.series_warm(ix) & (z >= thr)
-            self._t1.append((keys[b], values, base, z))
-            self._tier1_verdicts(ts, keys[b], values, base, z, thr, anom, det.name, rows, out)
+            if idx[b]:
+                self._score_bank(ts, det, np.array(idx[b], dtype=np.intp), keys[b], np.array(vals[b]), rows, out)
         self._tier1_others(ts, others, rows, out)
 
     def _tier1_others(self, ts: float, others: dict[str, dict[str, float]], rows: str, out: Observation) -> None:
