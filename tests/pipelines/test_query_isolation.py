@@ -173,7 +173,7 @@ def test_the_pipeline_refuses_what_reaches_outside_the_store_and_wants_its_token
 
 @pytest.mark.integration
 def test_a_runaway_query_is_cut_off_while_ingestion_continues(stack):
-    stack.start_pipeline(GPUWATCH_QUERY_MAX_ROWS_TO_READ="0", GPUWATCH_QUERY_TIMEOUT_S="90")
+    stack.start_pipeline(GPUWATCH_QUERY_MAX_ROWS_TO_READ="0", GPUWATCH_QUERY_TIMEOUT_S="45")
     first = stack.simulate(1, 2, 5)["samples_published"]
     wait_for(lambda: stack.scalar("SELECT count() FROM gpuwatch.metrics_raw") == first, 60, what=f"{first} rows")
     answer: dict = {}
