@@ -100,12 +100,14 @@ def test_top_score_rows_keep_what_a_detector_saw_and_drop_its_zeros():
     assert {r for r in all_rows if r[7]} <= set(top_rows)  # nothing anomalous is left out
     burst = [r for r in top_rows if r[3] == "counter_burst"]
     assert burst and {r[2] for r in burst} == {2}  # the storm's GPU alone: the quiet ones wrote nothing
+
     def highest(rows: list) -> dict:  # (ts, gpu, detector) -> its highest score
         best: dict = {}
         for r in rows:
             key = (r[0], r[2], r[3])
             best[key] = max(best.get(key, r[5]), r[5])
         return best
+
     top_best = highest(top_rows)
     for key, best in highest(all_rows).items():  # per GPU and detector, the highest positive score
         if best > 0:
